@@ -1,0 +1,98 @@
+//! Closed sets of states. Each has one string form, the one stored in the database and shown in
+//! reports; parsing anything else is an error that names the value.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::DomainError;
+
+macro_rules! string_enum {
+    ($(#[$doc:meta])* $name:ident, $kind:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = DomainError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(DomainError::UnknownVariant { kind: $kind, value: other.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(/// An administrator's role in a workspace.
+    Role, "role" { Owner => "owner", Admin => "admin", Viewer => "viewer" });
+
+string_enum!(/// Where a directory connection's users come from.
+    ConnectionKind, "connection kind" { EntraId => "entra_id", Scim => "scim" });
+
+string_enum!(/// Where a user is in its life in Behalf.
+    ///
+    /// `DeprovisionPending` is set by import or SCIM when the directory deleted or disabled the user;
+    /// the provisioning engine then revokes the user's passkeys and moves it to `Deprovisioned`.
+    Lifecycle, "lifecycle" {
+        Active => "active",
+        DeprovisionPending => "deprovision_pending",
+        Deprovisioned => "deprovisioned",
+    });
+
+string_enum!(/// Where a user's authenticator lives.
+    SecurityKeyKind, "security key kind" { Vault => "vault", Device => "device", Ctap2 => "ctap2" });
+
+string_enum!(/// A security key's state.
+    SecurityKeyState, "security key state" { Assigned => "assigned", Active => "active", Revoked => "revoked" });
+
+string_enum!(/// A passkey's state at its relying party.
+    PasskeyState, "passkey state" {
+        Created => "created",
+        Registered => "registered",
+        Revoked => "revoked",
+    });
+
+string_enum!(/// A provisioning job's state.
+    JobState, "job state" { Open => "open", Completed => "completed", Cancelled => "cancelled" });
+
+string_enum!(/// One user's progress in a provisioning job.
+    ///
+    /// `pending → options_fetched → credential_created → registered`, or `failed` / `skipped`
+    /// with a reason. `credential_created` means the key exists in the vault but the RP may or may
+    /// not have it: it is reconciled by listing the RP's methods before anything is POSTed again.
+    ItemState, "item state" {
+        Pending => "pending",
+        OptionsFetched => "options_fetched",
+        CredentialCreated => "credential_created",
+        Registered => "registered",
+        Failed => "failed",
+        Skipped => "skipped",
+    });
+
+impl ItemState {
+    /// Whether the item needs no more work.
+    pub fn is_final(self) -> bool {
+        matches!(self, ItemState::Registered | ItemState::Failed | ItemState::Skipped)
+    }
+}
+
+string_enum!(/// The result recorded on an event.
+    Outcome, "outcome" { Success => "success", Failure => "failure", Skipped => "skipped" });
