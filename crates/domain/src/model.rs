@@ -97,6 +97,13 @@ impl Upn {
     }
 }
 
+impl std::str::FromStr for Upn {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Upn::parse(s)
+    }
+}
+
 impl TryFrom<String> for Upn {
     type Error = DomainError;
     fn try_from(value: String) -> Result<Self, Self::Error> {

@@ -11,7 +11,7 @@ use crate::DomainError;
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident, $kind:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -48,14 +48,14 @@ string_enum!(/// Where a directory connection's users come from.
     ConnectionKind, "connection kind" { EntraId => "entra_id", Scim => "scim" });
 
 string_enum!(/// Where a user is in its life in Behalf.
-    ///
-    /// `DeprovisionPending` is set by import or SCIM when the directory deleted or disabled the user;
-    /// the provisioning engine then revokes the user's passkeys and moves it to `Deprovisioned`.
-    Lifecycle, "lifecycle" {
-        Active => "active",
-        DeprovisionPending => "deprovision_pending",
-        Deprovisioned => "deprovisioned",
-    });
+///
+/// `DeprovisionPending` is set by import or SCIM when the directory deleted or disabled the user;
+/// the provisioning engine then revokes the user's passkeys and moves it to `Deprovisioned`.
+Lifecycle, "lifecycle" {
+    Active => "active",
+    DeprovisionPending => "deprovision_pending",
+    Deprovisioned => "deprovisioned",
+});
 
 string_enum!(/// Where a user's authenticator lives.
     SecurityKeyKind, "security key kind" { Vault => "vault", Device => "device", Ctap2 => "ctap2" });
@@ -64,33 +64,36 @@ string_enum!(/// A security key's state.
     SecurityKeyState, "security key state" { Assigned => "assigned", Active => "active", Revoked => "revoked" });
 
 string_enum!(/// A passkey's state at its relying party.
-    PasskeyState, "passkey state" {
-        Created => "created",
-        Registered => "registered",
-        Revoked => "revoked",
-    });
+PasskeyState, "passkey state" {
+    Created => "created",
+    Registered => "registered",
+    Revoked => "revoked",
+});
 
 string_enum!(/// A provisioning job's state.
     JobState, "job state" { Open => "open", Completed => "completed", Cancelled => "cancelled" });
 
 string_enum!(/// One user's progress in a provisioning job.
-    ///
-    /// `pending → options_fetched → credential_created → registered`, or `failed` / `skipped`
-    /// with a reason. `credential_created` means the key exists in the vault but the RP may or may
-    /// not have it: it is reconciled by listing the RP's methods before anything is POSTed again.
-    ItemState, "item state" {
-        Pending => "pending",
-        OptionsFetched => "options_fetched",
-        CredentialCreated => "credential_created",
-        Registered => "registered",
-        Failed => "failed",
-        Skipped => "skipped",
-    });
+///
+/// `pending → options_fetched → credential_created → registered`, or `failed` / `skipped`
+/// with a reason. `credential_created` means the key exists in the vault but the RP may or may
+/// not have it: it is reconciled by listing the RP's methods before anything is POSTed again.
+ItemState, "item state" {
+    Pending => "pending",
+    OptionsFetched => "options_fetched",
+    CredentialCreated => "credential_created",
+    Registered => "registered",
+    Failed => "failed",
+    Skipped => "skipped",
+});
 
 impl ItemState {
     /// Whether the item needs no more work.
     pub fn is_final(self) -> bool {
-        matches!(self, ItemState::Registered | ItemState::Failed | ItemState::Skipped)
+        matches!(
+            self,
+            ItemState::Registered | ItemState::Failed | ItemState::Skipped
+        )
     }
 }
 

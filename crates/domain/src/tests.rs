@@ -13,9 +13,15 @@ fn secret_debug_and_display_hide_the_value() {
 #[test]
 fn upn_validation_names_the_problem() {
     assert!(Upn::parse("Ada.Lovelace@contoso.com").is_ok());
-    assert_eq!(Upn::parse("Ada@Contoso.com").unwrap().key(), "ada@contoso.com");
+    assert_eq!(
+        Upn::parse("Ada@Contoso.com").unwrap().key(),
+        "ada@contoso.com"
+    );
     let err = Upn::parse("no-at-sign").unwrap_err().to_string();
-    assert!(err.contains("userPrincipalName") && err.contains("'@'"), "{err}");
+    assert!(
+        err.contains("userPrincipalName") && err.contains("'@'"),
+        "{err}"
+    );
     assert!(Upn::parse("a b@c.com").is_err());
     assert!(Upn::parse("@c.com").is_err());
     assert!(Upn::parse("a@b@c.com").is_err());

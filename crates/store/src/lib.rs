@@ -1,1 +1,227 @@
+//! Behalf's persistence.
+//!
+//! One SQL code path over sqlx's `Any` driver serves both backends: embedded SQLite (the default,
+//! one file in WAL mode) and PostgreSQL (several Behalf instances sharing the work). Each backend
+//! has its own migrations folder because their DDL differs (BLOB/BYTEA, triggers); the queries are
+//! written once in the SQL both accept (`$1` placeholders, `ON CONFLICT`, `RETURNING`), and the few
+//! that must differ (claiming work with `FOR UPDATE SKIP LOCKED`) branch on [`Backend`].
+//!
+//! Queries assembled with `format!` splice in only constants of this crate (column lists, state
+//! sets, backend-specific clauses), never input: hence `AssertSqlSafe`. Input is always bound.
+//!
+//! Values cross the `Any` driver as TEXT (UUIDs, enums, JSON), BIGINT (times in ms, counters,
+//! 0/1 flags) and BLOB, the types it maps identically on both backends.
 #![forbid(unsafe_code)]
+
+mod connections;
+mod error;
+mod events;
+mod groups;
+mod jobs;
+mod keys;
+mod rows;
+pub mod testing;
+mod users;
+mod workspaces;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use connections::ConnectionTarget;
+pub use error::StoreError;
+pub use events::EventFilter;
+pub use groups::MembershipChange;
+pub use jobs::JobCounts;
+pub use keys::NewPasskey;
+pub use users::UpsertCounts;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The handle every other crate persists through. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL of the embedded default database inside a data directory.
+pub fn sqlite_url_for(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("behalf.db").display())
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("<hidden>"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "<unparseable database url>".to_owned(),
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://…` or `postgres://…`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = Self::open(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database without migrating (for `readyz`-style checks and tests of migration).
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let redacted = redact_url(url);
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Connect {
+                url: redacted,
+                reason: "the URL must start with sqlite:// or postgres://".into(),
+            });
+        };
+        if backend == Backend::Sqlite {
+            create_sqlite_parent_dir(url).map_err(|reason| StoreError::Connect {
+                url: redacted.clone(),
+                reason,
+            })?;
+        }
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Connect {
+                url: redacted.clone(),
+                reason: e.to_string(),
+            })?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                // SQLite has one writer at a time; more connections only queue on its lock.
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // secure_delete: a destroyed credential's sealed bytes are overwritten on
+                        // disk, not left in free pages. busy_timeout: writers queue, not fail.
+                        conn.execute(
+                            "PRAGMA secure_delete = ON; PRAGMA busy_timeout = 10000; \
+                             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect {
+                url: redacted.clone(),
+                reason: e.to_string(),
+            })?;
+        if backend == Backend::Sqlite {
+            // WAL is a property of the file: set once, it stays.
+            pool.execute("PRAGMA journal_mode = WAL")
+                .await
+                .map_err(|e| StoreError::Connect {
+                    url: redacted,
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(Store { pool, backend })
+    }
+
+    /// Applies every migration not yet applied.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))
+    }
+
+    /// Whether the database answers and every known migration is applied.
+    pub async fn readiness(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| {
+                    StoreError::NotReady(format!("database unreachable or not migrated: {e}"))
+                })?;
+        match applied {
+            Some(v) if v >= latest => Ok(()),
+            other => Err(StoreError::NotReady(format!(
+                "migrations not applied (database at {}, binary knows {latest})",
+                other.unwrap_or(0)
+            ))),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for repositories that live in other crates' modules of this crate.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn create_sqlite_parent_dir(url: &str) -> Result<(), String> {
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    match Path::new(path).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create directory {}: {e}", parent.display())),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,180 @@
+//! Groups and memberships, keyed by the directory's ids when they come from a directory.
+
+use behalf_domain::{Group, GroupDraft, GroupId, UserId, WorkspaceId, now_millis};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+
+use crate::rows::Reader;
+use crate::users::UpsertCounts;
+use crate::{Store, StoreError};
+
+const GROUP_COLUMNS: &str = "id, workspace_id, connection_id, external_id, display_name, description, created_at, updated_at";
+
+fn group_from(row: &AnyRow) -> Result<Group, StoreError> {
+    let r = Reader::new(row, "directory_groups");
+    Ok(Group {
+        id: r.parse("id")?,
+        workspace_id: r.parse("workspace_id")?,
+        connection_id: r.opt_parse("connection_id")?,
+        external_id: r.opt_text("external_id")?,
+        display_name: r.text("display_name")?,
+        description: r.opt_text("description")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+/// A membership change named by the directory's ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub group_external_id: String,
+    pub user_external_id: String,
+    pub added: bool,
+}
+
+impl Store {
+    /// Creates or updates groups (matched on the directory's id) in one transaction.
+    pub async fn upsert_groups(
+        &self,
+        workspace_id: WorkspaceId,
+        drafts: &[GroupDraft],
+    ) -> Result<UpsertCounts, StoreError> {
+        let mut counts = UpsertCounts::default();
+        let mut tx = self.pool().begin().await?;
+        let now = now_millis();
+        for draft in drafts {
+            let created_at: i64 = sqlx::query_scalar(
+                "INSERT INTO directory_groups (id, workspace_id, connection_id, external_id, display_name, description, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 ON CONFLICT (workspace_id, external_id) DO UPDATE SET display_name = excluded.display_name, \
+                 description = excluded.description, connection_id = excluded.connection_id, updated_at = excluded.updated_at \
+                 RETURNING created_at",
+            )
+            .bind(GroupId::new().to_string())
+            .bind(workspace_id.to_string())
+            .bind(draft.connection_id.map(|c| c.to_string()))
+            .bind(draft.external_id.as_deref())
+            .bind(draft.display_name.as_str())
+            .bind(draft.description.as_deref())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            if created_at == now {
+                counts.created += 1;
+            } else {
+                counts.updated += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Deletes groups the directory deleted (their memberships go with them).
+    pub async fn delete_groups(
+        &self,
+        workspace_id: WorkspaceId,
+        external_ids: &[String],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut deleted = 0;
+        for external_id in external_ids {
+            let done = sqlx::query(
+                "DELETE FROM directory_groups WHERE workspace_id = $1 AND external_id = $2",
+            )
+            .bind(workspace_id.to_string())
+            .bind(external_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            deleted += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Applies membership changes; a change naming a group or user not (yet) known is counted in
+    /// the second number and otherwise ignored, since the next full import brings it.
+    pub async fn apply_memberships(
+        &self,
+        workspace_id: WorkspaceId,
+        changes: &[MembershipChange],
+    ) -> Result<(u64, u64), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let (mut applied, mut unknown) = (0, 0);
+        for change in changes {
+            let sql = if change.added {
+                "INSERT INTO group_members (group_id, user_id) \
+                 SELECT g.id, u.id FROM directory_groups g, users u \
+                 WHERE g.workspace_id = $1 AND g.external_id = $2 AND u.workspace_id = $1 AND u.external_id = $3 \
+                 ON CONFLICT (group_id, user_id) DO NOTHING"
+            } else {
+                "DELETE FROM group_members WHERE group_id IN \
+                 (SELECT id FROM directory_groups WHERE workspace_id = $1 AND external_id = $2) \
+                 AND user_id IN (SELECT id FROM users WHERE workspace_id = $1 AND external_id = $3)"
+            };
+            let done = sqlx::query(sql)
+                .bind(workspace_id.to_string())
+                .bind(change.group_external_id.as_str())
+                .bind(change.user_external_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() > 0 {
+                applied += 1;
+            } else {
+                unknown += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok((applied, unknown))
+    }
+
+    pub async fn find_group_by_external_id(
+        &self,
+        workspace_id: WorkspaceId,
+        external_id: &str,
+    ) -> Result<Option<Group>, StoreError> {
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM directory_groups WHERE workspace_id = $1 AND external_id = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .bind(external_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(group_from).transpose()
+    }
+
+    pub async fn list_groups(&self, workspace_id: WorkspaceId) -> Result<Vec<Group>, StoreError> {
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM directory_groups WHERE workspace_id = $1 ORDER BY display_name, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(group_from).collect()
+    }
+
+    pub async fn group_member_ids(&self, group_id: GroupId) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id",
+        )
+        .bind(group_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        ids.iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|e| crate::error::corrupt("group_members", e))
+            })
+            .collect()
+    }
+
+    pub async fn count_memberships(&self, workspace_id: WorkspaceId) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM group_members m JOIN directory_groups g ON g.id = m.group_id WHERE g.workspace_id = $1",
+        )
+        .bind(workspace_id.to_string())
+        .fetch_one(self.pool())
+        .await?)
+    }
+}

@@ -1,0 +1,318 @@
+//! Provisioning jobs and their items: a work queue with leases.
+//!
+//! Several workers (threads or Behalf instances on one PostgreSQL) claim items by setting a lease
+//! (`locked_by`, `locked_until`). A worker that dies leaves a lease that simply expires, and the
+//! item is claimed again; every state change checks that the lease is still the writer's own, so a
+//! worker whose lease was taken over cannot overwrite the newer owner's progress.
+
+use std::collections::BTreeMap;
+
+use behalf_domain::{
+    Item, ItemId, ItemOutcome, ItemState, Job, JobId, JobState, UserId, WorkspaceId, now_millis,
+};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+
+use crate::rows::Reader;
+use crate::{Backend, Store, StoreError};
+
+const JOB_COLUMNS: &str =
+    "id, workspace_id, rp_id, options, state, created_by, created_at, updated_at";
+const ITEM_COLUMNS: &str = "id, job_id, workspace_id, user_id, state, reason, error_code, request_id, attempts, passkey_id, updated_at";
+const OPEN_STATES: &str = "('pending', 'options_fetched', 'credential_created')";
+
+fn job_from(row: &AnyRow) -> Result<Job, StoreError> {
+    let r = Reader::new(row, "provisioning_jobs");
+    Ok(Job {
+        id: r.parse("id")?,
+        workspace_id: r.parse("workspace_id")?,
+        rp_id: r.text("rp_id")?,
+        options: r.json("options")?,
+        state: r.parse("state")?,
+        created_by: r.text("created_by")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+fn item_from(row: &AnyRow) -> Result<Item, StoreError> {
+    let r = Reader::new(row, "provisioning_items");
+    Ok(Item {
+        id: r.parse("id")?,
+        job_id: r.parse("job_id")?,
+        workspace_id: r.parse("workspace_id")?,
+        user_id: r.parse("user_id")?,
+        state: r.parse("state")?,
+        reason: r.opt_text("reason")?,
+        error_code: r.opt_text("error_code")?,
+        request_id: r.opt_text("request_id")?,
+        attempts: r.int("attempts")?,
+        passkey_id: r.opt_parse("passkey_id")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+/// How many items of a job are in each state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCounts(pub BTreeMap<ItemState, i64>);
+
+impl JobCounts {
+    pub fn get(&self, state: ItemState) -> i64 {
+        self.0.get(&state).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> i64 {
+        self.0.values().sum()
+    }
+
+    /// Items not yet registered, failed or skipped.
+    pub fn open(&self) -> i64 {
+        self.0
+            .iter()
+            .filter(|(s, _)| !s.is_final())
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+impl Store {
+    /// Creates a job with one pending item per user (duplicates collapse to one).
+    pub async fn create_job(
+        &self,
+        workspace_id: WorkspaceId,
+        rp_id: &str,
+        options: &serde_json::Value,
+        created_by: &str,
+        users: &[UserId],
+    ) -> Result<Job, StoreError> {
+        let now = now_millis();
+        let mut tx = self.pool().begin().await?;
+        let sql = format!(
+            "INSERT INTO provisioning_jobs (id, workspace_id, rp_id, options, state, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'open', $5, $6, $6) RETURNING {JOB_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(JobId::new().to_string())
+            .bind(workspace_id.to_string())
+            .bind(rp_id)
+            .bind(options.to_string())
+            .bind(created_by)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        let job = job_from(&row)?;
+        insert_items(&mut tx, &job, users, now).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Adds users to an open job (those already in it are left as they are). Returns how many were new.
+    pub async fn add_job_items(&self, job: &Job, users: &[UserId]) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let added = insert_items(&mut tx, job, users, now_millis()).await?;
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    pub async fn get_job(&self, id: JobId) -> Result<Job, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM provisioning_jobs WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref()
+            .map(job_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "provisioning job",
+                key: id.to_string(),
+            })
+    }
+
+    /// The newest open job on `rp_id` whose options carry `kind` (e.g. `"automatic"`), to resume.
+    pub async fn find_open_job(
+        &self,
+        workspace_id: WorkspaceId,
+        rp_id: &str,
+        kind: &str,
+    ) -> Result<Option<Job>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM provisioning_jobs WHERE workspace_id = $1 AND rp_id = $2 AND state = 'open' \
+             ORDER BY created_at DESC, id DESC"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .bind(rp_id)
+            .fetch_all(self.pool())
+            .await?;
+        for row in &rows {
+            let job = job_from(row)?;
+            if job.options.get("kind").and_then(|k| k.as_str()) == Some(kind) {
+                return Ok(Some(job));
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn set_job_state(&self, id: JobId, state: JobState) -> Result<(), StoreError> {
+        sqlx::query("UPDATE provisioning_jobs SET state = $1, updated_at = $2 WHERE id = $3")
+            .bind(state.as_str())
+            .bind(now_millis())
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Leases up to `limit` unfinished items whose lease is free or expired to `worker`.
+    pub async fn claim_items(
+        &self,
+        job_id: JobId,
+        worker: &str,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Item>, StoreError> {
+        let now = now_millis();
+        // PostgreSQL: concurrent claimers skip each other's rows instead of waiting or double
+        // claiming. SQLite: the statement runs under the database's single write lock, so the
+        // sub-select and the update cannot interleave with another claimer.
+        let skip_locked = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE provisioning_items SET locked_by = $1, locked_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM provisioning_items WHERE job_id = $3 AND state IN {OPEN_STATES} \
+             AND (locked_until IS NULL OR locked_until < $4) ORDER BY id LIMIT $5 {skip_locked}) \
+             RETURNING {ITEM_COLUMNS}"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(now + lease_ms)
+            .bind(job_id.to_string())
+            .bind(now)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        let mut items: Vec<Item> = rows.iter().map(item_from).collect::<Result<_, _>>()?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    /// Moves a leased item to `state`. A final state also releases the lease. Fails with
+    /// [`StoreError::Conflict`] when `worker` no longer holds the lease.
+    pub async fn update_item(
+        &self,
+        id: ItemId,
+        worker: &str,
+        state: ItemState,
+        outcome: &ItemOutcome,
+    ) -> Result<(), StoreError> {
+        let release = state.is_final();
+        let done = sqlx::query(
+            "UPDATE provisioning_items SET state = $1, reason = $2, error_code = $3, request_id = $4, \
+             passkey_id = COALESCE($5, passkey_id), updated_at = $6, \
+             locked_by = CASE WHEN $7 = 1 THEN NULL ELSE locked_by END, \
+             locked_until = CASE WHEN $7 = 1 THEN NULL ELSE locked_until END \
+             WHERE id = $8 AND locked_by = $9",
+        )
+        .bind(state.as_str())
+        .bind(outcome.reason.as_deref())
+        .bind(outcome.error_code.as_deref())
+        .bind(outcome.request_id.as_deref())
+        .bind(outcome.passkey_id.map(|p| p.to_string()))
+        .bind(now_millis())
+        .bind(i64::from(release))
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "item {id} is no longer leased to {worker}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Gives back a lease without changing the state (a clean stop), so the item is claimable now.
+    pub async fn release_item(&self, id: ItemId, worker: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE provisioning_items SET locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2",
+        )
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Puts failed items of a job back to `pending` (a re-run retries what failed before).
+    pub async fn retry_failed_items(&self, job_id: JobId) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE provisioning_items SET state = 'pending', reason = NULL, error_code = NULL, request_id = NULL, \
+             updated_at = $1 WHERE job_id = $2 AND state = 'failed'",
+        )
+        .bind(now_millis())
+        .bind(job_id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn job_counts(&self, job_id: JobId) -> Result<JobCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM provisioning_items WHERE job_id = $1 GROUP BY state",
+        )
+        .bind(job_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        let mut counts = JobCounts::default();
+        for row in &rows {
+            let r = Reader::new(row, "provisioning_items");
+            counts.0.insert(r.parse("state")?, r.int("n")?);
+        }
+        Ok(counts)
+    }
+
+    /// A job's items in `state`, in id order.
+    pub async fn items_in_state(
+        &self,
+        job_id: JobId,
+        state: ItemState,
+    ) -> Result<Vec<Item>, StoreError> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM provisioning_items WHERE job_id = $1 AND state = $2 ORDER BY id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(job_id.to_string())
+            .bind(state.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(item_from).collect()
+    }
+}
+
+async fn insert_items(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    job: &Job,
+    users: &[UserId],
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut added = 0;
+    for user in users {
+        let done = sqlx::query(
+            "INSERT INTO provisioning_items (id, job_id, workspace_id, user_id, state, attempts, updated_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5) ON CONFLICT (job_id, user_id) DO NOTHING",
+        )
+        .bind(ItemId::new().to_string())
+        .bind(job.id.to_string())
+        .bind(job.workspace_id.to_string())
+        .bind(user.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        added += done.rows_affected();
+    }
+    Ok(added)
+}

@@ -1,0 +1,280 @@
+//! Users: imported, pushed by SCIM, or created in Behalf.
+
+use behalf_domain::{Lifecycle, Upn, User, UserDraft, UserId, WorkspaceId, now_millis};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+
+use crate::rows::{Reader, flag};
+use crate::{Store, StoreError};
+
+const USER_COLUMNS: &str = "id, workspace_id, connection_id, external_id, upn, display_name, mail, \
+                            department, enabled, lifecycle, created_at, updated_at";
+
+pub(crate) fn user_from(row: &AnyRow) -> Result<User, StoreError> {
+    let r = Reader::new(row, "users");
+    Ok(User {
+        id: r.parse("id")?,
+        workspace_id: r.parse("workspace_id")?,
+        connection_id: r.opt_parse("connection_id")?,
+        external_id: r.opt_text("external_id")?,
+        upn: r.parse::<Upn>("upn")?,
+        display_name: r.text("display_name")?,
+        mail: r.opt_text("mail")?,
+        department: r.opt_text("department")?,
+        enabled: r.flag("enabled")?,
+        lifecycle: r.parse("lifecycle")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+/// How many users an upsert batch created and changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertCounts {
+    pub created: u64,
+    pub updated: u64,
+}
+
+// On update: a user the directory disabled is marked for deprovisioning; one it enabled again
+// comes back to `active` so that it can be provisioned anew.
+const LIFECYCLE_ON_UPDATE: &str = "lifecycle = CASE \
+        WHEN excluded.enabled = 0 AND users.lifecycle = 'active' THEN 'deprovision_pending' \
+        WHEN excluded.enabled = 1 AND users.lifecycle <> 'active' THEN 'active' \
+        ELSE users.lifecycle END";
+
+impl Store {
+    /// Creates or updates users in one transaction. A draft with an `external_id` is matched on
+    /// it (the directory's immutable id survives renames); one without is matched on its UPN.
+    pub async fn upsert_users(
+        &self,
+        workspace_id: WorkspaceId,
+        drafts: &[UserDraft],
+    ) -> Result<UpsertCounts, StoreError> {
+        let mut counts = UpsertCounts::default();
+        let mut tx = self.pool().begin().await?;
+        let now = now_millis();
+        for draft in drafts {
+            let conflict_target = if draft.external_id.is_some() {
+                "(workspace_id, external_id)"
+            } else {
+                "(workspace_id, upn_key)"
+            };
+            let sql = format!(
+                "INSERT INTO users (id, workspace_id, connection_id, external_id, upn, upn_key, display_name, \
+                 mail, department, enabled, lifecycle, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11) \
+                 ON CONFLICT {conflict_target} DO UPDATE SET connection_id = excluded.connection_id, \
+                 external_id = excluded.external_id, upn = excluded.upn, upn_key = excluded.upn_key, \
+                 display_name = excluded.display_name, mail = excluded.mail, department = excluded.department, \
+                 enabled = excluded.enabled, {LIFECYCLE_ON_UPDATE}, updated_at = excluded.updated_at \
+                 RETURNING created_at"
+            );
+            let created_at: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(UserId::new().to_string())
+                .bind(workspace_id.to_string())
+                .bind(draft.connection_id.map(|c| c.to_string()))
+                .bind(draft.external_id.as_deref())
+                .bind(draft.upn.as_str())
+                .bind(draft.upn.key())
+                .bind(draft.display_name.as_str())
+                .bind(draft.mail.as_deref())
+                .bind(draft.department.as_deref())
+                .bind(flag(draft.enabled))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            if created_at == now {
+                counts.created += 1;
+            } else {
+                counts.updated += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Creates one user; a UPN or external id already taken is a [`StoreError::Conflict`].
+    pub async fn create_user(
+        &self,
+        workspace_id: WorkspaceId,
+        draft: &UserDraft,
+    ) -> Result<User, StoreError> {
+        let now = now_millis();
+        let sql = format!(
+            "INSERT INTO users (id, workspace_id, connection_id, external_id, upn, upn_key, display_name, \
+             mail, department, enabled, lifecycle, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11) RETURNING {USER_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(UserId::new().to_string())
+            .bind(workspace_id.to_string())
+            .bind(draft.connection_id.map(|c| c.to_string()))
+            .bind(draft.external_id.as_deref())
+            .bind(draft.upn.as_str())
+            .bind(draft.upn.key())
+            .bind(draft.display_name.as_str())
+            .bind(draft.mail.as_deref())
+            .bind(draft.department.as_deref())
+            .bind(flag(draft.enabled))
+            .bind(now)
+            .fetch_one(self.pool())
+            .await?;
+        user_from(&row)
+    }
+
+    pub async fn get_user(&self, id: UserId) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref()
+            .map(user_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "user",
+                key: id.to_string(),
+            })
+    }
+
+    /// The user with this UPN, compared case-insensitively as Entra ID does.
+    pub async fn find_user_by_upn(
+        &self,
+        workspace_id: WorkspaceId,
+        upn: &Upn,
+    ) -> Result<Option<User>, StoreError> {
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE workspace_id = $1 AND upn_key = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .bind(upn.key())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    pub async fn find_user_by_external_id(
+        &self,
+        workspace_id: WorkspaceId,
+        external_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE workspace_id = $1 AND external_id = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .bind(external_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    /// One page of users in id order, after `after` (keyset paging: stable under inserts).
+    pub async fn list_users(
+        &self,
+        workspace_id: WorkspaceId,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<User>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(user_from).collect()
+    }
+
+    pub async fn count_users(&self, workspace_id: WorkspaceId) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE workspace_id = $1")
+                .bind(workspace_id.to_string())
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// Users that are active and enabled and have no registered passkey on `rp_id`.
+    pub async fn users_needing_passkey(
+        &self,
+        workspace_id: WorkspaceId,
+        rp_id: &str,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT u.id FROM users u WHERE u.workspace_id = $1 AND u.lifecycle = 'active' AND u.enabled = 1 \
+             AND NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id AND p.rp_id = $2 AND p.state = 'registered') \
+             ORDER BY u.id",
+        )
+        .bind(workspace_id.to_string())
+        .bind(rp_id)
+        .fetch_all(self.pool())
+        .await?;
+        ids.iter()
+            .map(|id| id.parse().map_err(|e| crate::error::corrupt("users", e)))
+            .collect()
+    }
+
+    /// Users the directory deleted or disabled whose passkeys still need revoking.
+    pub async fn users_pending_deprovision(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> Result<Vec<User>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE workspace_id = $1 AND lifecycle = 'deprovision_pending' ORDER BY id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(user_from).collect()
+    }
+
+    pub async fn set_user_lifecycle(
+        &self,
+        id: UserId,
+        lifecycle: Lifecycle,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET lifecycle = $1, updated_at = $2 WHERE id = $3")
+            .bind(lifecycle.as_str())
+            .bind(now_millis())
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                kind: "user",
+                key: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The directory removed these users: disable them and mark them for deprovisioning. Returns
+    /// how many were known. Users are kept (their passkeys and events still refer to them).
+    pub async fn mark_users_removed(
+        &self,
+        workspace_id: WorkspaceId,
+        external_ids: &[String],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut known = 0;
+        let now = now_millis();
+        for external_id in external_ids {
+            let done = sqlx::query(
+                "UPDATE users SET enabled = 0, updated_at = $1, lifecycle = CASE WHEN lifecycle = 'active' \
+                 THEN 'deprovision_pending' ELSE lifecycle END WHERE workspace_id = $2 AND external_id = $3",
+            )
+            .bind(now)
+            .bind(workspace_id.to_string())
+            .bind(external_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            known += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(known)
+    }
+}

@@ -1,0 +1,522 @@
+//! Repository behaviour, each test run on SQLite and on PostgreSQL.
+
+use behalf_domain::*;
+use behalf_store::testing::TestStore;
+use behalf_store::{EventFilter, MembershipChange, NewPasskey, StoreError, each_backend};
+
+fn draft(upn: &str, external_id: Option<&str>, enabled: bool) -> UserDraft {
+    UserDraft {
+        connection_id: None,
+        external_id: external_id.map(str::to_owned),
+        upn: Upn::parse(upn).unwrap(),
+        display_name: upn.split('@').next().unwrap().to_owned(),
+        mail: Some(upn.to_owned()),
+        department: Some("Finance".into()),
+        enabled,
+    }
+}
+
+each_backend!(
+    migrations_are_applied_and_ready,
+    |store: TestStore| async move {
+        store.readiness().await.expect("ready after connect");
+        // Applying again is a no-op, not an error.
+        store.migrate().await.expect("idempotent migrations");
+    }
+);
+
+each_backend!(
+    users_upsert_by_directory_id_and_match_upn_case_insensitively,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        assert_eq!(
+            store.ensure_workspace("default").await.unwrap().id,
+            ws.id,
+            "workspace is reused"
+        );
+
+        let counts = store
+            .upsert_users(
+                ws.id,
+                &[
+                    draft("Ada@contoso.com", Some("obj-1"), true),
+                    draft("bob@contoso.com", Some("obj-2"), true),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(counts.created, 2);
+
+        // The directory renamed Ada: same object id, new UPN; no second user appears.
+        store
+            .upsert_users(
+                ws.id,
+                &[draft("ada.lovelace@contoso.com", Some("obj-1"), true)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.count_users(ws.id).await.unwrap(), 2);
+        let ada = store
+            .find_user_by_upn(ws.id, &Upn::parse("ADA.LOVELACE@contoso.com").unwrap())
+            .await
+            .unwrap()
+            .expect("found case-insensitively");
+        assert_eq!(ada.external_id.as_deref(), Some("obj-1"));
+        assert_eq!(ada.upn.as_str(), "ada.lovelace@contoso.com");
+
+        // A second user with Bob's UPN in other case is a conflict, not a silent duplicate.
+        let err = store
+            .create_user(ws.id, &draft("BOB@contoso.com", None, true))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+);
+
+each_backend!(
+    disabling_or_removing_a_user_marks_it_for_deprovisioning,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        store
+            .upsert_users(
+                ws.id,
+                &[
+                    draft("a@c.com", Some("1"), true),
+                    draft("b@c.com", Some("2"), true),
+                    draft("c@c.com", Some("3"), true),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+
+        store
+            .upsert_users(ws.id, &[draft("a@c.com", Some("1"), false)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .mark_users_removed(ws.id, &["2".into(), "unknown".into()])
+                .await
+                .unwrap(),
+            1
+        );
+
+        let pending: Vec<String> = store
+            .users_pending_deprovision(ws.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.upn.to_string())
+            .collect();
+        assert_eq!(pending, ["a@c.com", "b@c.com"]);
+        assert_eq!(
+            store
+                .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // Enabled again in the directory: back to active, provisionable again.
+        store
+            .upsert_users(ws.id, &[draft("a@c.com", Some("1"), true)])
+            .await
+            .unwrap();
+        let a = store
+            .find_user_by_external_id(ws.id, "1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.lifecycle, Lifecycle::Active);
+        assert!(a.enabled);
+    }
+);
+
+each_backend!(
+    groups_and_memberships_follow_the_directory,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        store
+            .upsert_users(
+                ws.id,
+                &[
+                    draft("a@c.com", Some("u1"), true),
+                    draft("b@c.com", Some("u2"), true),
+                ],
+            )
+            .await
+            .unwrap();
+        let group = |id: &str, name: &str| GroupDraft {
+            connection_id: None,
+            external_id: Some(id.into()),
+            display_name: name.into(),
+            description: None,
+        };
+        store
+            .upsert_groups(ws.id, &[group("g1", "Finance"), group("g2", "Sales")])
+            .await
+            .unwrap();
+        store
+            .upsert_groups(ws.id, &[group("g1", "Finance & Ops")])
+            .await
+            .unwrap();
+        let change = |g: &str, u: &str, added| MembershipChange {
+            group_external_id: g.into(),
+            user_external_id: u.into(),
+            added,
+        };
+        let (applied, unknown) = store
+            .apply_memberships(
+                ws.id,
+                &[
+                    change("g1", "u1", true),
+                    change("g1", "u2", true),
+                    change("g1", "u2", true),
+                    change("g9", "u1", true),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (applied, unknown),
+            (2, 2),
+            "a repeated add and an unknown group change nothing"
+        );
+        store
+            .apply_memberships(ws.id, &[change("g1", "u1", false)])
+            .await
+            .unwrap();
+
+        let g1 = store
+            .find_group_by_external_id(ws.id, "g1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(g1.display_name, "Finance & Ops");
+        let members = store.group_member_ids(g1.id).await.unwrap();
+        let u2 = store
+            .find_user_by_external_id(ws.id, "u2")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(members, vec![u2.id]);
+
+        assert_eq!(store.delete_groups(ws.id, &["g1".into()]).await.unwrap(), 1);
+        assert_eq!(
+            store.count_memberships(ws.id).await.unwrap(),
+            0,
+            "memberships go with the group"
+        );
+        assert_eq!(store.list_groups(ws.id).await.unwrap().len(), 1);
+    }
+);
+
+each_backend!(
+    a_registered_passkey_ends_the_need_for_one,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        store
+            .upsert_users(ws.id, &[draft("a@c.com", Some("u1"), true)])
+            .await
+            .unwrap();
+        let user = store
+            .find_user_by_external_id(ws.id, "u1")
+            .await
+            .unwrap()
+            .unwrap();
+        let key = store
+            .assign_security_key(ws.id, user.id, SecurityKeyKind::Vault, "vault")
+            .await
+            .unwrap();
+        let again = store
+            .assign_security_key(ws.id, user.id, SecurityKeyKind::Vault, "vault")
+            .await
+            .unwrap();
+        assert_eq!(key.id, again.id, "an assigned key is reused");
+
+        let passkey = store
+            .insert_passkey(&NewPasskey {
+                id: PasskeyId::new(),
+                workspace_id: ws.id,
+                user_id: user.id,
+                security_key_id: key.id,
+                rp_id: MICROSOFT_RP_ID.into(),
+                credential_id: vec![1, 2, 3],
+                public_key_cose: vec![0xa5],
+                aaguid: "00000000-0000-0000-0000-000000000000".into(),
+                created_by: "test".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
+                .await
+                .unwrap(),
+            vec![user.id],
+            "created is not registered"
+        );
+        store
+            .mark_passkey_registered(passkey.id, "method-1")
+            .await
+            .unwrap();
+        assert!(
+            store
+                .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let stored = store.get_passkey(passkey.id).await.unwrap();
+        assert_eq!(stored.state, PasskeyState::Registered);
+        assert_eq!(stored.rp_method_id.as_deref(), Some("method-1"));
+        assert!(stored.registered_at.is_some());
+        assert_eq!(
+            store
+                .count_passkeys(ws.id, PasskeyState::Registered)
+                .await
+                .unwrap(),
+            1
+        );
+    }
+);
+
+each_backend!(
+    job_items_are_leased_to_one_worker_at_a_time,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        let drafts: Vec<_> = (0..40)
+            .map(|i| draft(&format!("u{i}@c.com"), Some(&format!("x{i}")), true))
+            .collect();
+        store.upsert_users(ws.id, &drafts).await.unwrap();
+        let mut users = store
+            .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
+            .await
+            .unwrap();
+        users.push(users[0]);
+        let job = store
+            .create_job(
+                ws.id,
+                MICROSOFT_RP_ID,
+                &serde_json::json!({"kind": "automatic"}),
+                "test",
+                &users,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .job_counts(job.id)
+                .await
+                .unwrap()
+                .get(ItemState::Pending),
+            40,
+            "duplicates collapse"
+        );
+        assert_eq!(
+            store
+                .find_open_job(ws.id, MICROSOFT_RP_ID, "automatic")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            job.id
+        );
+
+        // Four workers claim concurrently: every item goes to exactly one of them.
+        let claims = futures::future::join_all((0..4).map(|w| {
+            let store = store.store.clone();
+            async move {
+                store
+                    .claim_items(job.id, &format!("w{w}"), 15, 60_000)
+                    .await
+                    .unwrap()
+            }
+        }))
+        .await;
+        let mut claimed: Vec<ItemId> = claims.iter().flatten().map(|i| i.id).collect();
+        assert_eq!(claimed.len(), 40);
+        claimed.sort();
+        claimed.dedup();
+        assert_eq!(claimed.len(), 40, "no item was claimed twice");
+        assert!(
+            store
+                .claim_items(job.id, "w9", 10, 60_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "leases are held"
+        );
+
+        // Only the lease holder may move an item.
+        let item = &claims[0][0];
+        let err = store
+            .update_item(
+                item.id,
+                "intruder",
+                ItemState::Registered,
+                &ItemOutcome::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        store
+            .update_item(
+                item.id,
+                "w0",
+                ItemState::Registered,
+                &ItemOutcome::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .job_counts(job.id)
+                .await
+                .unwrap()
+                .get(ItemState::Registered),
+            1
+        );
+
+        // A lease that expired (its worker died) is claimed again, attempts counted.
+        let job2 = store
+            .create_job(
+                ws.id,
+                MICROSOFT_RP_ID,
+                &serde_json::json!({}),
+                "test",
+                &users[..1],
+            )
+            .await
+            .unwrap();
+        let first = store.claim_items(job2.id, "dead", 1, -1).await.unwrap();
+        let second = store
+            .claim_items(job2.id, "alive", 1, 60_000)
+            .await
+            .unwrap();
+        assert_eq!(first[0].id, second[0].id);
+        assert_eq!(second[0].attempts, 2);
+        let err = store
+            .update_item(
+                first[0].id,
+                "dead",
+                ItemState::Failed,
+                &ItemOutcome::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict(_)),
+            "the dead worker's late write is refused"
+        );
+
+        // A clean stop gives the lease back at once.
+        store.release_item(second[0].id, "alive").await.unwrap();
+        assert_eq!(
+            store
+                .claim_items(job2.id, "next", 1, 60_000)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+);
+
+each_backend!(
+    events_are_append_only_and_filterable,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        store
+            .upsert_users(ws.id, &[draft("a@c.com", Some("u1"), true)])
+            .await
+            .unwrap();
+        let user = store
+            .find_user_by_external_id(ws.id, "u1")
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .append_event(
+                ws.id,
+                NewEvent::new("cli:root", "passkey.registered", Outcome::Success)
+                    .user(user.id)
+                    .rp(MICROSOFT_RP_ID),
+            )
+            .await
+            .unwrap();
+        store
+            .append_event(
+                ws.id,
+                NewEvent::new("system", "import.completed", Outcome::Success),
+            )
+            .await
+            .unwrap();
+
+        let for_user = store
+            .list_events(
+                ws.id,
+                &EventFilter {
+                    user_id: Some(user.id),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(for_user.len(), 1);
+        assert_eq!(for_user[0].action, "passkey.registered");
+        let by_prefix = store
+            .list_events(
+                ws.id,
+                &EventFilter {
+                    action_prefix: Some("import.".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_prefix.len(), 1);
+        let future = store
+            .list_events(
+                ws.id,
+                &EventFilter {
+                    since: Some(now_millis() + 60_000),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(future.is_empty());
+
+        // The database itself refuses to rewrite history.
+        assert!(
+            sqlx::query("UPDATE events SET outcome = 'failure'")
+                .execute(store.pool())
+                .await
+                .is_err()
+        );
+        assert!(
+            sqlx::query("DELETE FROM events")
+                .execute(store.pool())
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            store
+                .list_events(ws.id, &EventFilter::default())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+);
