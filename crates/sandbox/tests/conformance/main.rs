@@ -1,0 +1,12 @@
+//! Conformance suite of the sandbox, over HTTP only: each case asserts the status and error code
+//! Microsoft documents. One test binary (modules below) keeps link time down.
+#![forbid(unsafe_code)]
+
+mod authenticator;
+mod common;
+mod delta;
+mod groups;
+mod oauth;
+mod passkeys;
+mod throttling;
+mod users;
