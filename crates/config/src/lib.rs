@@ -1,1 +1,292 @@
+//! Behalf's configuration.
+//!
+//! Precedence, lowest first: built-in defaults, `behalf.toml` (the `--config` file, else
+//! `./behalf.toml` when present), `BEHALF_*` environment variables (nested keys with `__`:
+//! `BEHALF_ENTRA__TENANT_ID`), then command-line flags. A key nobody knows is an error naming it.
+//! Secrets may come from a file: `BEHALF_DATABASE_URL_FILE`, `BEHALF_ENTRA__CLIENT_SECRET_FILE`.
 #![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use behalf_domain::Secret;
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[cfg(test)]
+mod tests;
+
+/// Everything Behalf can be configured with. `Debug` shows secrets as `<hidden>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database, the master key and caches live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; the SQLite file in `data_dir` when absent.
+    pub database_url: Option<Secret>,
+    /// Address `behalf serve` listens on.
+    pub listen: SocketAddr,
+    /// The workspace (organisation) the CLI acts in.
+    pub workspace: String,
+    /// The workspace master key file; generated into `data_dir` when absent.
+    pub master_key_file: Option<PathBuf>,
+    pub log: LogConfig,
+    pub entra: EntraConfig,
+    pub tls: TlsConfig,
+    pub provisioning: ProvisioningConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `behalf=debug,sqlx=warn`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The Microsoft Entra ID tenant and app registration Behalf acts through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraConfig {
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    /// A PEM file with the app's certificate and private key, for a JWT client assertion.
+    pub certificate_file: Option<PathBuf>,
+    /// `https://graph.microsoft.com` in the global cloud; national clouds and the sandbox differ.
+    pub graph_base_url: String,
+    /// `https://login.microsoftonline.com` in the global cloud.
+    pub login_base_url: String,
+    /// `beta` (creationOptions with a challenge timeout) or `v1.0`.
+    pub api_version: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Extra PEM roots to trust (a corporate TLS-inspection proxy).
+    pub ca_file: Option<PathBuf>,
+    /// Trust the operating system's certificate store explicitly.
+    pub local_ssl_verify: bool,
+    /// Accept any certificate. Troubleshooting only; `serve` refuses it unless set in the file.
+    pub disable_ssl_verify: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningConfig {
+    /// Users provisioned at the same time.
+    pub concurrency: usize,
+    /// The passkey's display name at the RP; `{upn}`, `{display_name}` and `{date}` are replaced.
+    pub display_name_template: String,
+    /// `packed` (x5c chain from the workspace attestation CA), `packed-self` or `none`.
+    pub attestation: String,
+    /// Assign a vault security key to a user that has none when provisioning starts.
+    pub auto_assign_vault_key: bool,
+}
+
+/// What the defaults are, as a serialisable tree figment can layer over.
+#[derive(Serialize)]
+struct Defaults {
+    data_dir: PathBuf,
+    listen: String,
+    workspace: String,
+    log: LogConfig,
+    entra: EntraDefaults,
+    tls: TlsConfig,
+    provisioning: ProvisioningConfig,
+}
+
+#[derive(Serialize)]
+struct EntraDefaults {
+    graph_base_url: &'static str,
+    login_base_url: &'static str,
+    api_version: &'static str,
+}
+
+fn defaults() -> Defaults {
+    Defaults {
+        data_dir: dirs::data_dir()
+            .map(|d| d.join("behalf"))
+            .unwrap_or_else(|| PathBuf::from("behalf-data")),
+        listen: "127.0.0.1:8080".into(),
+        workspace: "default".into(),
+        log: LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        },
+        entra: EntraDefaults {
+            graph_base_url: "https://graph.microsoft.com",
+            login_base_url: "https://login.microsoftonline.com",
+            api_version: "beta",
+        },
+        tls: TlsConfig::default(),
+        provisioning: ProvisioningConfig {
+            concurrency: 16,
+            display_name_template: "Behalf passkey ({date})".into(),
+            attestation: "packed".into(),
+            auto_assign_vault_key: true,
+        },
+    }
+}
+
+/// Keys whose value may instead be read from the file named by `<KEY>_FILE`.
+const SECRET_KEYS: &[&str] = &["database_url", "entra.client_secret"];
+
+/// Top-level keys, so that unrelated `BEHALF_*` variables (e.g. test settings) are not read.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "listen",
+    "workspace",
+    "master_key_file",
+    "log",
+    "entra",
+    "tls",
+    "provisioning",
+];
+
+/// Why the configuration could not be loaded. Each names the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist")]
+    MissingFile { path: PathBuf },
+    #[error("cannot read {variable} ({path}): {reason}")]
+    SecretFile {
+        variable: String,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where configuration comes from, besides the environment.
+#[derive(Debug, Default)]
+pub struct Sources<'a> {
+    /// `--config FILE`: must exist. `None` reads `./behalf.toml` if it exists.
+    pub file: Option<&'a Path>,
+    /// Flags given on the command line, as a figment provider (highest precedence).
+    pub overrides: Option<Figment>,
+}
+
+impl Config {
+    /// Loads the configuration from defaults, file, the process environment and overrides.
+    pub fn load(sources: Sources<'_>) -> Result<Config, ConfigError> {
+        Self::load_with_env(sources, std::env::vars())
+    }
+
+    /// As [`Config::load`] with an explicit environment (tests).
+    pub fn load_with_env(
+        sources: Sources<'_>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(defaults()));
+        match sources.file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_owned(),
+                });
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("behalf.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("behalf.toml"))
+            }
+            None => {}
+        }
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("BEHALF_"))
+            .collect();
+        figment = figment.merge(environment(&env));
+        for (key, value) in secret_files(&env)? {
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+        if let Some(overrides) = sources.overrides {
+            figment = figment.merge(overrides);
+        }
+        figment
+            .extract::<Config>()
+            .map_err(|e| ConfigError::Invalid(one_line(e)))
+    }
+
+    /// The database URL in effect: configured, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> Secret {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("behalf.db").display()
+            )),
+        }
+    }
+}
+
+fn key_of(variable: &str) -> Option<String> {
+    let key = variable
+        .strip_prefix("BEHALF_")?
+        .to_lowercase()
+        .replace("__", ".");
+    let top = key.split('.').next().unwrap_or_default();
+    TOP_LEVEL_KEYS.contains(&top).then_some(key)
+}
+
+/// The `BEHALF_*` variables that name configuration keys, as one provider. Values are parsed
+/// as figment parses environment values (numbers, booleans, arrays), so `BEHALF_TLS__CA_FILE`
+/// and `BEHALF_PROVISIONING__CONCURRENCY=64` both work.
+fn environment(env: &[(String, String)]) -> Figment {
+    let mut figment = Figment::new();
+    for (variable, value) in env {
+        let Some(key) = key_of(variable) else {
+            continue;
+        };
+        if SECRET_KEYS.iter().any(|s| key == format!("{s}_file")) {
+            continue;
+        }
+        let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
+        figment = figment.merge(Serialized::default(&key, value));
+    }
+    figment
+}
+
+fn secret_files(env: &[(String, String)]) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut values = Vec::new();
+    for (variable, path) in env {
+        let Some(key) = key_of(variable) else {
+            continue;
+        };
+        let Some(secret_key) = key.strip_suffix("_file") else {
+            continue;
+        };
+        if !SECRET_KEYS.contains(&secret_key) {
+            continue;
+        }
+        let content = std::fs::read_to_string(path).map_err(|e| ConfigError::SecretFile {
+            variable: variable.clone(),
+            path: PathBuf::from(path),
+            reason: e.to_string(),
+        })?;
+        values.push((
+            secret_key.to_owned(),
+            content.trim_end_matches(['\r', '\n']).to_owned(),
+        ));
+    }
+    Ok(values)
+}
+
+/// Figment errors can carry several causes on several lines; a CLI prints one line.
+fn one_line(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| e.to_string().replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -22,6 +22,7 @@ mod keys;
 mod rows;
 pub mod testing;
 mod users;
+pub mod vault;
 mod workspaces;
 
 use std::path::Path;
@@ -29,7 +30,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use connections::ConnectionTarget;
 pub use error::StoreError;
@@ -82,8 +83,8 @@ pub fn sqlite_url_for(data_dir: &Path) -> String {
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("<hidden>"));
-            parsed.to_string()
+            let _ = parsed.set_password(Some("hidden"));
+            parsed.to_string().replacen(":hidden@", ":<hidden>@", 1)
         }
         Ok(_) => url.to_owned(),
         Err(_) => "<unparseable database url>".to_owned(),
@@ -125,6 +126,13 @@ impl Store {
             })?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
+        // One direct connection first: a pool would retry until its timeout and then report
+        // only "timed out", where the admin needs the cause (refused, unknown host, bad password).
+        let probe = options.connect().await.map_err(|e| StoreError::Connect {
+            url: redacted.clone(),
+            reason: e.to_string(),
+        })?;
+        let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 // SQLite has one writer at a time; more connections only queue on its lock.
