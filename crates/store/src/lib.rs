@@ -23,6 +23,7 @@ mod rows;
 pub mod testing;
 mod users;
 pub mod vault;
+pub mod vault;
 mod workspaces;
 
 use std::path::Path;

@@ -78,14 +78,21 @@ fn credential_from(row: &AnyRow) -> Result<VaultCredentialRow, StoreError> {
         sign_count: r.int("sign_count")?,
         cred_protect: r.opt_int("cred_protect")?,
         created_at: r.int("created_at")?,
-        key: WrappedDataKey { master_key_id: r.text("master_key_id")?, wrapped_data_key: r.bytes("wrapped_data_key")? },
+        key: WrappedDataKey {
+            master_key_id: r.text("master_key_id")?,
+            wrapped_data_key: r.bytes("wrapped_data_key")?,
+        },
         sealed_secret: r.bytes("sealed_secret")?,
     })
 }
 
 impl Store {
     /// Saves a sealed credential; the same RP and credential id twice is a [`StoreError::Conflict`].
-    pub async fn vault_insert_credential(&self, workspace_id: WorkspaceId, row: &VaultCredentialRow) -> Result<(), StoreError> {
+    pub async fn vault_insert_credential(
+        &self,
+        workspace_id: WorkspaceId,
+        row: &VaultCredentialRow,
+    ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO vault_credentials (workspace_id, {CREDENTIAL_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
@@ -252,14 +259,21 @@ impl Store {
         row.map(|row| {
             let r = Reader::new(&row, "vault_secrets");
             Ok((
-                WrappedDataKey { master_key_id: r.text("master_key_id")?, wrapped_data_key: r.bytes("wrapped_data_key")? },
+                WrappedDataKey {
+                    master_key_id: r.text("master_key_id")?,
+                    wrapped_data_key: r.bytes("wrapped_data_key")?,
+                },
                 r.bytes("sealed_secret")?,
             ))
         })
         .transpose()
     }
 
-    pub async fn vault_delete_secret(&self, workspace_id: WorkspaceId, name: &str) -> Result<bool, StoreError> {
+    pub async fn vault_delete_secret(
+        &self,
+        workspace_id: WorkspaceId,
+        name: &str,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM vault_secrets WHERE workspace_id = $1 AND name = $2")
             .bind(workspace_id.to_string())
             .bind(name)
@@ -299,7 +313,11 @@ impl Store {
                 Ok(SealedRowRef {
                     table,
                     scope: r.text("scope")?,
-                    id: if table == VaultTable::Credentials { r.bytes("id")? } else { Vec::new() },
+                    id: if table == VaultTable::Credentials {
+                        r.bytes("id")?
+                    } else {
+                        Vec::new()
+                    },
                     key: WrappedDataKey {
                         master_key_id: r.text("master_key_id")?,
                         wrapped_data_key: r.bytes("wrapped_data_key")?,
@@ -345,7 +363,10 @@ impl Store {
     }
 
     /// How many sealed rows each master key id wraps, for `behalf vault status`-style reports.
-    pub async fn vault_master_key_usage(&self, workspace_id: WorkspaceId) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn vault_master_key_usage(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT master_key_id, COUNT(*) AS n FROM (\
                SELECT master_key_id FROM vault_credentials WHERE workspace_id = $1 \
