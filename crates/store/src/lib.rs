@@ -23,7 +23,6 @@ mod rows;
 pub mod testing;
 mod users;
 pub mod vault;
-pub mod vault;
 mod workspaces;
 
 use std::path::Path;
