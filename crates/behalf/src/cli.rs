@@ -45,6 +45,24 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Run the server: admin panel, REST API, SCIM endpoint and workers.
     Serve(ServeArgs),
+    /// Sign in as an admin with the device-code flow (valid 12 hours).
+    Login(crate::cmd::login::LoginArgs),
+    /// Forget the admin sign-in.
+    Logout,
+    /// Import users and groups from Entra ID (full, or `--delta` since the last run).
+    Import(crate::cmd::import::ImportArgs),
+    /// Issue a Temporary Access Pass and print it once.
+    Tap(crate::cmd::tap::TapArgs),
+    /// Check the tenant's FIDO2 policy and the app's permissions before provisioning.
+    Doctor(crate::cmd::doctor::DoctorArgs),
+    /// Register passkeys for users on their behalf.
+    Provision(crate::cmd::provision::ProvisionArgs),
+    /// Revoke a user's passkeys at the relying party and destroy their keys.
+    Deprovision(crate::cmd::deprovision::DeprovisionArgs),
+    /// The provisioning report, from the event log.
+    Report(crate::cmd::report::ReportArgs),
+    /// Run a local emulated Entra ID tenant (Microsoft Graph + login endpoints).
+    Sandbox(behalf_sandbox::Args),
 }
 
 #[derive(Debug, Args)]

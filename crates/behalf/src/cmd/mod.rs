@@ -1,6 +1,13 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod deprovision;
+pub mod doctor;
+pub mod import;
+pub mod login;
+pub mod provision;
+pub mod report;
 mod serve;
+pub mod tap;
 
 use std::process::ExitCode;
 
@@ -12,5 +19,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     logging::init(&config, cli.global.verbose, cli.global.log_json);
     match cli.command {
         Command::Serve(args) => serve::run(config, args).await,
+        Command::Login(args) => login::run(config, args).await,
+        Command::Logout => login::logout(config).await,
+        Command::Import(args) => import::run(config, args).await,
+        Command::Tap(args) => tap::run(config, args).await,
+        Command::Doctor(args) => doctor::run(config, args).await,
+        Command::Provision(args) => provision::run(config, args).await,
+        Command::Deprovision(args) => deprovision::run(config, args).await,
+        Command::Report(args) => report::run(config, args).await,
+        Command::Sandbox(args) => {
+            behalf_sandbox::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
