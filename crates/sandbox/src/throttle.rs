@@ -30,6 +30,9 @@ pub(crate) struct ThrottleState {
     writes: HashMap<Uuid, Bucket>,
     /// Client → instant (sandbox clock, ms) before which it should not call again.
     not_before: HashMap<Uuid, i64>,
+    /// Client → instant before which it should not write again (a write-budget 429 throttles
+    /// writes only; reading meanwhile is fine).
+    no_writes_before: HashMap<Uuid, i64>,
 }
 
 /// Headers for a request the model admitted.
@@ -89,7 +92,10 @@ pub(crate) fn admit(
     let now = shared.clock.now_ms();
     let mut st = shared.throttle();
 
-    if st.not_before.get(&app).is_some_and(|t| now < *t) {
+    let is_write = method != Method::GET && method != Method::HEAD;
+    let early = st.not_before.get(&app).is_some_and(|t| now < *t)
+        || (is_write && st.no_writes_before.get(&app).is_some_and(|t| now < *t));
+    if early {
         let mut early = shared
             .stats
             .early_retries
@@ -99,7 +105,12 @@ pub(crate) fn admit(
     }
 
     let throttled = |st: &mut ThrottleState, secs: u64, kind: &str, info: &str| {
-        st.not_before.insert(app, now + secs as i64 * 1000);
+        let until = now + secs as i64 * 1000;
+        if kind == "WriteBudget" {
+            st.no_writes_before.insert(app, until);
+        } else {
+            st.not_before.insert(app, until);
+        }
         shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
         SandboxError::Throttled {
             retry_after_secs: secs,
@@ -138,7 +149,6 @@ pub(crate) fn admit(
             .unwrap_or_else(|| tenant_budget(shared.read().users.len())),
     );
     let w_capacity = f64::from(knobs.write_budget.max(1));
-    let is_write = method != Method::GET && method != Method::HEAD;
 
     let mut ru = *st.resource_units.entry(app).or_insert(Bucket {
         tokens: ru_capacity,
