@@ -78,7 +78,9 @@ pub struct CreationOptions {
     pub challenge_timeout: Option<String>,
     pub rp_id: String,
     pub rp_name: Option<String>,
-    /// `user.id` decoded: the user handle stored with a resident credential.
+    /// `user.id` decoded: the user handle stored with a resident credential. Where the text reads
+    /// both as base64url and as padding-digit form, the base64url reading is taken; Entra's
+    /// 40-byte handles are never ambiguous.
     pub user_handle: Vec<u8>,
     pub user_name: String,
     pub user_display_name: String,
