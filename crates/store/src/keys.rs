@@ -242,6 +242,22 @@ impl Store {
         rows.iter().map(passkey_from).collect()
     }
 
+    /// Whether any passkey record holds this credential.
+    pub async fn passkey_exists(
+        &self,
+        rp_id: &str,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM passkeys WHERE rp_id = $1 AND credential_id = $2",
+        )
+        .bind(rp_id)
+        .bind(credential_id.to_vec())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
     pub async fn count_passkeys(
         &self,
         workspace_id: WorkspaceId,

@@ -1,0 +1,679 @@
+//! The provisioning engine: leases items, drives each through its states, reconciles after crashes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use behalf_authenticator::{Authenticator, CreationOptions, CredentialStore};
+use behalf_domain::{
+    ItemOutcome, ItemState, Job, JobId, JobState, Lifecycle, NewEvent, Outcome, PasskeyId,
+    PasskeyState, SecurityKeyKind, SecurityKeyState, User, UserId, WorkspaceId,
+};
+use behalf_store::{NewPasskey, Store, StoreError};
+use tokio::sync::watch;
+
+use crate::progress::{ItemReport, Progress};
+use crate::rp::{RelyingParty, RpError, RpErrorKind};
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Items processed at the same time by this instance.
+    pub concurrency: usize,
+    /// The passkey's display name; `{upn}`, `{display_name}`, `{date}` are replaced. A tag that
+    /// identifies the passkey is appended, which is how a crashed run finds what it registered.
+    pub display_name_template: String,
+    /// Who is acting, for events (`cli:alice`, `admin:bob`, `worker`).
+    pub actor: String,
+    /// This worker's lease name; unique per process.
+    pub worker_id: String,
+    /// How long a claimed item stays ours without progress.
+    pub lease: Duration,
+    /// Claims of one item before it is failed for good.
+    pub max_attempts: i64,
+    /// Assign a vault security key to a user that has none (else the user is skipped).
+    pub auto_assign_vault_key: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            concurrency: 16,
+            display_name_template: "Behalf passkey ({date})".into(),
+            actor: "system".into(),
+            worker_id: format!(
+                "worker-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            lease: Duration::from_secs(600),
+            max_attempts: 5,
+            auto_assign_vault_key: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the credential store failed: {0}")]
+    Credentials(String),
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub registered: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    /// Items still open (the run was stopped, or another instance holds them).
+    pub remaining: i64,
+    pub stopped: bool,
+}
+
+/// Registers passkeys at one relying party for one workspace.
+pub struct Engine<R, S> {
+    inner: Arc<Inner<R, S>>,
+}
+
+impl<R, S> Clone for Engine<R, S> {
+    fn clone(&self) -> Self {
+        Engine {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<R, S> std::fmt::Debug for Engine<R, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("workspace", &self.inner.workspace_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner<R, S> {
+    pub(crate) store: Store,
+    pub(crate) workspace_id: WorkspaceId,
+    pub(crate) rp: R,
+    pub(crate) authenticator: Authenticator<S>,
+    pub(crate) options: EngineOptions,
+}
+
+/// What went wrong with one item: its final state and why.
+struct Finish {
+    state: ItemState,
+    outcome: ItemOutcome,
+}
+
+impl Finish {
+    fn skipped(reason: impl Into<String>) -> Self {
+        Finish {
+            state: ItemState::Skipped,
+            outcome: ItemOutcome {
+                reason: Some(reason.into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn failed(reason: impl Into<String>) -> Self {
+        Finish {
+            state: ItemState::Failed,
+            outcome: ItemOutcome {
+                reason: Some(reason.into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn rp_failed(context: &str, error: &RpError) -> Self {
+        Finish {
+            state: ItemState::Failed,
+            outcome: ItemOutcome {
+                reason: Some(format!("{context}: {}", error.message)),
+                error_code: error.code.clone(),
+                request_id: error.request_id.clone(),
+                passkey_id: None,
+            },
+        }
+    }
+}
+
+/// Where one pass over an item ended.
+enum Step {
+    Done(Finish, Option<PasskeyId>),
+    /// Not finished, nothing lost: give the lease back and try again later.
+    Retry(String),
+}
+
+impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
+    pub fn new(
+        store: Store,
+        workspace_id: WorkspaceId,
+        rp: R,
+        authenticator: Authenticator<S>,
+        options: EngineOptions,
+    ) -> Self {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                workspace_id,
+                rp,
+                authenticator,
+                options,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn workspace_id(&self) -> WorkspaceId {
+        self.inner.workspace_id
+    }
+
+    pub fn rp(&self) -> &R {
+        &self.inner.rp
+    }
+
+    pub fn authenticator(&self) -> &Authenticator<S> {
+        &self.inner.authenticator
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.inner.options
+    }
+
+    /// The open job of this `kind` on this RP with `users` added, or a new one: re-running the
+    /// same command continues where the last run stopped. Failed items are retried.
+    pub async fn job_for(&self, kind: &str, users: &[UserId]) -> Result<Job, EngineError> {
+        let store = &self.inner.store;
+        let rp_id = self.inner.rp.rp_id();
+        if let Some(job) = store
+            .find_open_job(self.inner.workspace_id, rp_id, kind)
+            .await?
+        {
+            store.add_job_items(&job, users).await?;
+            store.retry_failed_items(job.id).await?;
+            return Ok(job);
+        }
+        let options = serde_json::json!({ "kind": kind });
+        Ok(store
+            .create_job(
+                self.inner.workspace_id,
+                rp_id,
+                &options,
+                &self.inner.options.actor,
+                users,
+            )
+            .await?)
+    }
+
+    /// Works on `job` until no item is left that this instance can claim, or `stop` turns true
+    /// (then in-flight items finish and the rest stay for the next run).
+    pub async fn run(
+        &self,
+        job_id: JobId,
+        progress: &Progress,
+        stop: watch::Receiver<bool>,
+    ) -> Result<RunSummary, EngineError> {
+        let before = progress.snapshot();
+        let workers = (0..self.inner.options.concurrency.max(1)).map(|_| {
+            let engine = self.clone();
+            let stop = stop.clone();
+            async move { engine.work(job_id, progress, stop).await }
+        });
+        let results = futures::future::join_all(workers).await;
+        for result in results {
+            result?;
+        }
+        let counts = self.inner.store.job_counts(job_id).await?;
+        let stopped = *stop.borrow();
+        if counts.open() == 0 {
+            self.inner
+                .store
+                .set_job_state(job_id, JobState::Completed)
+                .await?;
+        }
+        let after = progress.snapshot();
+        Ok(RunSummary {
+            registered: after.registered - before.registered,
+            failed: after.failed - before.failed,
+            skipped: after.skipped - before.skipped,
+            remaining: counts.open(),
+            stopped,
+        })
+    }
+
+    async fn work(
+        &self,
+        job_id: JobId,
+        progress: &Progress,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        let lease_ms = i64::try_from(inner.options.lease.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            let claimed = inner
+                .store
+                .claim_items(job_id, &inner.options.worker_id, 1, lease_ms)
+                .await?;
+            let Some(item) = claimed.into_iter().next() else {
+                return Ok(());
+            };
+            let user = inner.store.get_user(item.user_id).await?;
+            let step = self.step(&item, &user).await?;
+            match step {
+                Step::Done(finish, passkey_id) => {
+                    let outcome = ItemOutcome {
+                        passkey_id,
+                        ..finish.outcome
+                    };
+                    match inner
+                        .store
+                        .update_item(item.id, &inner.options.worker_id, finish.state, &outcome)
+                        .await
+                    {
+                        // Our lease expired and another worker owns the item now: its outcome counts.
+                        Err(StoreError::Conflict(_)) => continue,
+                        other => other?,
+                    }
+                    self.record(&user, finish.state, &outcome, progress).await?;
+                }
+                Step::Retry(why) => {
+                    tracing::debug!(user = %user.upn, %why, "item will be retried");
+                    if item.attempts >= inner.options.max_attempts {
+                        // Out of attempts: fail it, but only once nothing can be in flight.
+                        let outcome = ItemOutcome {
+                            reason: Some(format!(
+                                "gave up after {} attempts: {why}",
+                                item.attempts
+                            )),
+                            ..Default::default()
+                        };
+                        if inner
+                            .store
+                            .update_item(
+                                item.id,
+                                &inner.options.worker_id,
+                                ItemState::Failed,
+                                &outcome,
+                            )
+                            .await
+                            .is_ok()
+                        {
+                            self.record(&user, ItemState::Failed, &outcome, progress)
+                                .await?;
+                        }
+                    } else {
+                        inner
+                            .store
+                            .release_item(item.id, &inner.options.worker_id)
+                            .await?;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        user: &User,
+        state: ItemState,
+        outcome: &ItemOutcome,
+        progress: &Progress,
+    ) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        let (action, result) = match state {
+            ItemState::Registered => ("passkey.registered", Outcome::Success),
+            ItemState::Skipped => ("provision.skipped", Outcome::Skipped),
+            _ => ("provision.failed", Outcome::Failure),
+        };
+        let detail = serde_json::json!({
+            "upn": user.upn.as_str(),
+            "passkey_id": outcome.passkey_id.map(|p| p.to_string()),
+            "reason": outcome.reason,
+            "error_code": outcome.error_code,
+            "request_id": outcome.request_id,
+        });
+        inner
+            .store
+            .append_event(
+                inner.workspace_id,
+                NewEvent::new(inner.options.actor.clone(), action, result)
+                    .user(user.id)
+                    .rp(inner.rp.rp_id())
+                    .detail(detail),
+            )
+            .await?;
+        progress.record(ItemReport {
+            user_id: user.id,
+            upn: user.upn.to_string(),
+            state,
+            reason: outcome.reason.clone(),
+            error_code: outcome.error_code.clone(),
+            request_id: outcome.request_id.clone(),
+        });
+        Ok(())
+    }
+
+    /// One pass over an item from wherever it stands.
+    async fn step(&self, item: &behalf_domain::Item, user: &User) -> Result<Step, EngineError> {
+        let inner = &self.inner;
+        let rp_id = inner.rp.rp_id();
+        let rp_user = user
+            .external_id
+            .clone()
+            .unwrap_or_else(|| user.upn.to_string());
+
+        // A crash may have left a passkey between "sealed" and "known to be registered".
+        if let Some(step) = self.reconcile(item, user, &rp_user).await? {
+            return Ok(step);
+        }
+        if !user.enabled || user.lifecycle != Lifecycle::Active {
+            return Ok(Step::Done(Finish::skipped("user is disabled"), None));
+        }
+        let existing = inner.store.passkeys_of(user.id, rp_id).await?;
+        if existing.iter().any(|p| p.state == PasskeyState::Registered) {
+            return Ok(Step::Done(
+                Finish::skipped(format!("already has a Behalf passkey on {rp_id}")),
+                None,
+            ));
+        }
+        let key = match inner
+            .store
+            .current_security_key(user.id, SecurityKeyKind::Vault)
+            .await?
+        {
+            Some(key) => key,
+            None if inner.options.auto_assign_vault_key => {
+                inner
+                    .store
+                    .assign_security_key(
+                        inner.workspace_id,
+                        user.id,
+                        SecurityKeyKind::Vault,
+                        "vault",
+                    )
+                    .await?
+            }
+            None => {
+                return Ok(Step::Done(
+                    Finish::skipped("no security key assigned"),
+                    None,
+                ));
+            }
+        };
+
+        // pending → options_fetched
+        let options_json = match inner.rp.creation_options(&rp_user).await {
+            Ok(json) => json,
+            Err(e) => return Ok(rp_refusal("fetching creation options", &e)),
+        };
+        self.advance(item, ItemState::OptionsFetched, None).await?;
+
+        let options = match CreationOptions::from_json(&options_json) {
+            Ok(options) => options,
+            Err(e) => {
+                return Ok(Step::Done(
+                    Finish::failed(format!("the RP's creation options are unusable: {e}")),
+                    None,
+                ));
+            }
+        };
+        if item.attempts > 1 {
+            // An earlier attempt may have sealed a credential and died before recording it.
+            self.destroy_unrecorded_credentials(rp_id, &options.user_handle)
+                .await?;
+        }
+
+        // options_fetched → credential_created: sealed in the vault, then recorded, then sent.
+        let registration = match inner.authenticator.make_credential(&options).await {
+            Ok(registration) => registration,
+            Err(e) => {
+                return Ok(Step::Done(
+                    Finish::failed(format!("the authenticator refused: {e}")),
+                    None,
+                ));
+            }
+        };
+        let passkey_id = PasskeyId::new();
+        let display_name = self.display_name(user, passkey_id);
+        inner
+            .store
+            .insert_passkey(&NewPasskey {
+                id: passkey_id,
+                workspace_id: inner.workspace_id,
+                user_id: user.id,
+                security_key_id: key.id,
+                rp_id: rp_id.to_owned(),
+                credential_id: registration.credential.credential_id.clone(),
+                public_key_cose: registration.credential.public_key_cose.clone(),
+                aaguid: registration.credential.aaguid.to_string(),
+                created_by: inner.options.actor.clone(),
+            })
+            .await?;
+        self.advance(item, ItemState::CredentialCreated, Some(passkey_id))
+            .await?;
+
+        // credential_created → registered
+        match inner
+            .rp
+            .register(&rp_user, &display_name, registration.response.to_json())
+            .await
+        {
+            Ok(method) => {
+                self.registered(passkey_id, &method.id, key.id).await?;
+                Ok(Step::Done(registered_finish(), Some(passkey_id)))
+            }
+            Err(e) if e.kind == RpErrorKind::Unavailable => {
+                // Unknown whether it landed: the next pass reconciles by listing.
+                Ok(Step::Retry(e.to_string()))
+            }
+            Err(e) => {
+                self.abandon(passkey_id, rp_id, &registration.credential.credential_id)
+                    .await?;
+                Ok(rp_refusal("registering the passkey", &e).with_passkey(passkey_id))
+            }
+        }
+    }
+
+    /// Settles an item an earlier pass left in `credential_created`. `Some` when settled.
+    async fn reconcile(
+        &self,
+        item: &behalf_domain::Item,
+        user: &User,
+        rp_user: &str,
+    ) -> Result<Option<Step>, EngineError> {
+        let inner = &self.inner;
+        if item.state != ItemState::CredentialCreated {
+            return Ok(None);
+        }
+        let Some(passkey_id) = item.passkey_id else {
+            return Ok(None);
+        };
+        let passkey = inner.store.get_passkey(passkey_id).await?;
+        match passkey.state {
+            PasskeyState::Registered => {
+                return Ok(Some(Step::Done(registered_finish(), Some(passkey_id))));
+            }
+            PasskeyState::Revoked => return Ok(None),
+            PasskeyState::Created => {}
+        }
+        let methods = match inner.rp.list(rp_user).await {
+            Ok(methods) => methods,
+            Err(e) if e.kind == RpErrorKind::Unavailable => {
+                return Ok(Some(Step::Retry(e.to_string())));
+            }
+            Err(e) => {
+                return Ok(Some(
+                    rp_refusal("listing the user's passkeys", &e).with_passkey(passkey_id),
+                ));
+            }
+        };
+        let tag = passkey_tag(passkey_id);
+        if let Some(method) = methods.iter().find(|m| m.display_name.contains(&tag)) {
+            tracing::info!(user = %user.upn, "reconciled: the earlier registration had landed");
+            self.registered(passkey_id, &method.id, passkey.security_key_id)
+                .await?;
+            return Ok(Some(Step::Done(registered_finish(), Some(passkey_id))));
+        }
+        // It never arrived: destroy the key, and start over with fresh options.
+        self.abandon(passkey_id, &passkey.rp_id, &passkey.credential_id)
+            .await?;
+        Ok(None)
+    }
+
+    async fn registered(
+        &self,
+        passkey_id: PasskeyId,
+        method_id: &str,
+        key_id: behalf_domain::SecurityKeyId,
+    ) -> Result<(), EngineError> {
+        self.inner
+            .store
+            .mark_passkey_registered(passkey_id, method_id)
+            .await?;
+        self.inner
+            .store
+            .set_security_key_state(key_id, SecurityKeyState::Active)
+            .await?;
+        Ok(())
+    }
+
+    /// The RP does not have this passkey and never will: destroy the key, keep the record.
+    async fn abandon(
+        &self,
+        passkey_id: PasskeyId,
+        rp_id: &str,
+        credential_id: &[u8],
+    ) -> Result<(), EngineError> {
+        self.inner
+            .authenticator
+            .store()
+            .delete(rp_id, credential_id)
+            .await
+            .map_err(|e| EngineError::Credentials(e.to_string()))?;
+        self.inner.store.mark_passkey_revoked(passkey_id).await?;
+        Ok(())
+    }
+
+    /// Credentials sealed for this user handle that no passkey record knows (a crash between
+    /// sealing and recording): nothing can have registered them, so they are destroyed.
+    async fn destroy_unrecorded_credentials(
+        &self,
+        rp_id: &str,
+        user_handle: &[u8],
+    ) -> Result<(), EngineError> {
+        let vault = self.inner.authenticator.store();
+        let sealed = vault
+            .list(rp_id, Some(user_handle))
+            .await
+            .map_err(|e| EngineError::Credentials(e.to_string()))?;
+        for credential in sealed {
+            if !self
+                .inner
+                .store
+                .passkey_exists(rp_id, &credential.credential_id)
+                .await?
+            {
+                tracing::info!(
+                    "destroying a credential an interrupted run sealed but never recorded"
+                );
+                vault
+                    .delete(rp_id, &credential.credential_id)
+                    .await
+                    .map_err(|e| EngineError::Credentials(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn advance(
+        &self,
+        item: &behalf_domain::Item,
+        state: ItemState,
+        passkey_id: Option<PasskeyId>,
+    ) -> Result<(), EngineError> {
+        let outcome = ItemOutcome {
+            passkey_id,
+            ..Default::default()
+        };
+        self.inner
+            .store
+            .update_item(item.id, &self.inner.options.worker_id, state, &outcome)
+            .await?;
+        Ok(())
+    }
+
+    fn display_name(&self, user: &User, passkey_id: PasskeyId) -> String {
+        let date = behalf_domain::format_millis(behalf_domain::now_millis());
+        let rendered = self
+            .inner
+            .options
+            .display_name_template
+            .replace("{upn}", user.upn.as_str())
+            .replace("{display_name}", &user.display_name)
+            .replace("{date}", date.get(..10).unwrap_or(&date));
+        format!("{rendered} {}", passkey_tag(passkey_id))
+    }
+}
+
+/// The tag that identifies a passkey in its display name: Graph does not return credential ids,
+/// so this is how a resumed run recognises its own registration.
+pub(crate) fn passkey_tag(passkey_id: PasskeyId) -> String {
+    // The random tail of the UUID v7 (its head is a timestamp, shared by a batch).
+    let hex = passkey_id.0.simple().to_string();
+    format!("#{}", &hex[20..])
+}
+
+fn registered_finish() -> Finish {
+    Finish {
+        state: ItemState::Registered,
+        outcome: ItemOutcome::default(),
+    }
+}
+
+fn rp_refusal(context: &str, error: &RpError) -> Step {
+    match error.kind {
+        RpErrorKind::Unavailable => Step::Retry(format!("{context}: {error}")),
+        RpErrorKind::OwnAccount => Step::Done(
+            Finish::skipped(
+                "the signed-in admin's own account cannot be provisioned on its behalf",
+            ),
+            None,
+        ),
+        RpErrorKind::UnknownUser => Step::Done(
+            Finish::rp_failed(&format!("{context}: unknown user"), error),
+            None,
+        ),
+        RpErrorKind::Rejected => Step::Done(Finish::rp_failed(context, error), None),
+    }
+}
+
+impl Step {
+    fn with_passkey(self, passkey_id: PasskeyId) -> Step {
+        match self {
+            Step::Done(finish, _) => Step::Done(finish, Some(passkey_id)),
+            retry => retry,
+        }
+    }
+}
+
+/// Used by [`crate::deprovision`]: the user's id at the RP.
+pub(crate) fn rp_user_of(user: &User) -> String {
+    user.external_id
+        .clone()
+        .unwrap_or_else(|| user.upn.to_string())
+}
+
+impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
+    pub(crate) fn inner(&self) -> &Inner<R, S> {
+        &self.inner
+    }
+}
