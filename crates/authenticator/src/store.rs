@@ -1,5 +1,6 @@
 //! Where credentials live between ceremonies.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -93,7 +94,7 @@ impl<T: CredentialStore + ?Sized> CredentialStore for Arc<T> {
 /// Credentials in memory, for tests and benchmarks. Nothing survives the process.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    credentials: Mutex<Vec<Credential>>,
+    credentials: Mutex<HashMap<(String, Vec<u8>), Credential>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,37 +106,30 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Credential>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Vec<u8>), Credential>> {
         // A panic while holding the lock cannot leave a half-written credential (every write is
-        // one push / field store), so the data is still good.
+        // one insert / field store), so the data is still good.
         self.credentials
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-fn same(c: &CredentialInfo, rp_id: &str, credential_id: &[u8]) -> bool {
-    c.rp_id == rp_id
-        && c.credential_id.len() == credential_id.len()
-        && bool::from(c.credential_id.ct_eq(credential_id))
+fn key(rp_id: &str, credential_id: &[u8]) -> (String, Vec<u8>) {
+    (rp_id.to_owned(), credential_id.to_vec())
 }
 
 #[async_trait]
 impl CredentialStore for MemoryStore {
     async fn insert(&self, credential: &Credential) -> Result<(), AuthenticatorError> {
         let mut all = self.lock();
-        if all.iter().any(|c| {
-            same(
-                &c.info,
-                &credential.info.rp_id,
-                &credential.info.credential_id,
-            )
-        }) {
+        let k = key(&credential.info.rp_id, &credential.info.credential_id);
+        if all.contains_key(&k) {
             return Err(AuthenticatorError::store(MemoryStoreError(
                 "credential already stored".into(),
             )));
         }
-        all.push(credential.clone());
+        all.insert(k, credential.clone());
         Ok(())
     }
 
@@ -144,11 +138,7 @@ impl CredentialStore for MemoryStore {
         rp_id: &str,
         credential_id: &[u8],
     ) -> Result<Option<Credential>, AuthenticatorError> {
-        Ok(self
-            .lock()
-            .iter()
-            .find(|c| same(&c.info, rp_id, credential_id))
-            .cloned())
+        Ok(self.lock().get(&key(rp_id, credential_id)).cloned())
     }
 
     async fn find_first(
@@ -159,7 +149,7 @@ impl CredentialStore for MemoryStore {
         let all = self.lock();
         Ok(ids
             .iter()
-            .find(|id| all.iter().any(|c| same(&c.info, rp_id, id)))
+            .find(|id| all.contains_key(&key(rp_id, id)))
             .cloned())
     }
 
@@ -170,13 +160,18 @@ impl CredentialStore for MemoryStore {
     ) -> Result<Vec<CredentialInfo>, AuthenticatorError> {
         let mut found: Vec<CredentialInfo> = self
             .lock()
-            .iter()
+            .values()
             .filter(|c| {
-                c.info.rp_id == rp_id && user_handle.is_none_or(|h| c.info.user_handle == h)
+                c.info.rp_id == rp_id
+                    && user_handle.is_none_or(|h| bool::from(c.info.user_handle.ct_eq(h)))
             })
             .map(|c| c.info.clone())
             .collect();
-        found.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+        found.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.credential_id.cmp(&b.credential_id))
+        });
         Ok(found)
     }
 
@@ -186,13 +181,12 @@ impl CredentialStore for MemoryStore {
         credential_id: &[u8],
     ) -> Result<u32, AuthenticatorError> {
         let mut all = self.lock();
-        let c = all
-            .iter_mut()
-            .find(|c| same(&c.info, rp_id, credential_id))
-            .ok_or_else(|| AuthenticatorError::NoCredentials {
+        let c = all.get_mut(&key(rp_id, credential_id)).ok_or_else(|| {
+            AuthenticatorError::NoCredentials {
                 rp_id: rp_id.to_owned(),
                 allow_list: true,
-            })?;
+            }
+        })?;
         c.info.sign_count = c.info.sign_count.checked_add(1).ok_or_else(|| {
             AuthenticatorError::CounterExhausted {
                 credential_id: c.info.credential_id_b64(),
@@ -202,9 +196,6 @@ impl CredentialStore for MemoryStore {
     }
 
     async fn delete(&self, rp_id: &str, credential_id: &[u8]) -> Result<bool, AuthenticatorError> {
-        let mut all = self.lock();
-        let before = all.len();
-        all.retain(|c| !same(&c.info, rp_id, credential_id));
-        Ok(all.len() != before)
+        Ok(self.lock().remove(&key(rp_id, credential_id)).is_some())
     }
 }
