@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod attestation;
+pub mod csv_input;
 mod deprovision;
 mod engine;
 mod progress;
