@@ -1,0 +1,2 @@
+//! Directory import from Microsoft Entra ID.
+#![forbid(unsafe_code)]

@@ -1,0 +1,47 @@
+//! Temporary Access Pass (<https://learn.microsoft.com/graph/api/authentication-post-temporaryaccesspassmethods>).
+//! The pass is in the creation answer only; it is held in a [`Secret`] that prints `<hidden>`.
+
+use behalf_domain::Secret;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::client::{GraphClient, decode, segment};
+use crate::error::GraphError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemporaryAccessPass {
+    pub id: String,
+    /// The pass. Show it once to whoever needs it; never store or log it.
+    pub temporary_access_pass: Secret,
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    pub lifetime_in_minutes: u32,
+    pub is_usable_once: bool,
+    #[serde(default)]
+    pub is_usable: Option<bool>,
+    #[serde(default)]
+    pub method_usability_reason: Option<String>,
+}
+
+impl GraphClient {
+    /// `POST /users/{id}/authentication/temporaryAccessPassMethods`. Entra accepts lifetimes of
+    /// 10..43200 minutes (narrower if the tenant's TAP policy says so) and keeps one pass per user.
+    pub async fn create_temporary_access_pass(
+        &self,
+        user: &str,
+        lifetime_minutes: u32,
+        usable_once: bool,
+    ) -> Result<TemporaryAccessPass, GraphError> {
+        let url = self.url(&format!(
+            "users/{}/authentication/temporaryAccessPassMethods",
+            segment(user)
+        ));
+        let body = json!({"lifetimeInMinutes": lifetime_minutes, "isUsableOnce": usable_once});
+        let a = self.send(Method::POST, &url, Some(&body), &[]).await?;
+        decode(&url, &a.body)
+    }
+}
