@@ -33,7 +33,7 @@ pub struct GlobalArgs {
     /// Database URL: sqlite://… or postgres://… (default: SQLite in the data directory).
     #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// More detail in logs (`-v` debug, `-vv` trace).
+    /// More detail: one line per user in bulk runs, debug logs (`-vv` trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Logs as JSON lines.
@@ -70,4 +70,15 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port and prints it).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // Catches clashing flag names and bad groups at test time instead of at a user's prompt.
+        super::Cli::command().debug_assert();
+    }
 }

@@ -6,7 +6,8 @@ use tracing_subscriber::EnvFilter;
 pub fn init(config: &Config, verbose: u8, json: bool) {
     let level = match verbose {
         0 => config.log.level.clone(),
-        1 => "debug,sqlx=warn,hyper=info".to_owned(),
+        1 => config.log.level.clone(),
+        2 => "debug,sqlx=warn,hyper=info".to_owned(),
         _ => "trace".to_owned(),
     };
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));

@@ -5,6 +5,9 @@ mod cli;
 mod cmd;
 mod context;
 mod logging;
+mod microsoft;
+mod sandbox_setup;
+mod wiring;
 
 use std::process::ExitCode;
 

@@ -91,7 +91,15 @@ pub struct ProvisioningConfig {
     pub attestation: String,
     /// Assign a vault security key to a user that has none when provisioning starts.
     pub auto_assign_vault_key: bool,
+    /// The AAGUID (authenticator model) Behalf's vault keys claim. A tenant with key
+    /// restrictions must allow it.
+    pub aaguid: String,
+    /// Beta only: how long a creationOptions challenge stays valid (5..43200 minutes).
+    pub challenge_timeout_minutes: u32,
 }
+
+/// The AAGUID of Behalf's vault authenticator unless configured otherwise.
+pub const BEHALF_VAULT_AAGUID: &str = "4f2b6c1e-9d3a-4e8b-b5c7-2a1d0e9f8c6b";
 
 /// What the defaults are, as a serialisable tree figment can layer over.
 #[derive(Serialize)]
@@ -134,6 +142,8 @@ fn defaults() -> Defaults {
             display_name_template: "Behalf passkey ({date})".into(),
             attestation: "packed".into(),
             auto_assign_vault_key: true,
+            aaguid: BEHALF_VAULT_AAGUID.into(),
+            challenge_timeout_minutes: 60,
         },
     }
 }

@@ -435,6 +435,10 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         // options_fetched → credential_created: sealed in the vault, then recorded, then sent.
         let registration = match inner.authenticator.make_credential(&options).await {
             Ok(registration) => registration,
+            // The vault's database is unreachable: nothing was made, try again later.
+            Err(e @ behalf_authenticator::AuthenticatorError::Store(_)) => {
+                return Ok(Step::Retry(format!("the credential store failed: {e}")));
+            }
             Err(e) => {
                 return Ok(Step::Done(
                     Finish::failed(format!("the authenticator refused: {e}")),
@@ -476,6 +480,17 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
                 Ok(Step::Retry(e.to_string()))
             }
             Err(e) => {
+                // A refusal can follow an earlier attempt of the same POST that did land (a 5xx
+                // retried by the client, then "challenge already used"): look before destroying
+                // the key, or the RP would keep a method whose key is gone.
+                if let Ok(methods) = inner.rp.list(&rp_user).await
+                    && let Some(method) = methods
+                        .iter()
+                        .find(|m| m.display_name.contains(&passkey_tag(passkey_id)))
+                {
+                    self.registered(passkey_id, &method.id, key.id).await?;
+                    return Ok(Step::Done(registered_finish(), Some(passkey_id)));
+                }
                 self.abandon(passkey_id, rp_id, &registration.credential.credential_id)
                     .await?;
                 Ok(rp_refusal("registering the passkey", &e).with_passkey(passkey_id))

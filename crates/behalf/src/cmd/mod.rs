@@ -24,7 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(config, args).await,
         Command::Tap(args) => tap::run(config, args).await,
         Command::Doctor(args) => doctor::run(config, args).await,
-        Command::Provision(args) => provision::run(config, args).await,
+        Command::Provision(args) => provision::run(config, args, cli.global.verbose > 0).await,
         Command::Deprovision(args) => deprovision::run(config, args).await,
         Command::Report(args) => report::run(config, args).await,
         Command::Sandbox(args) => {
