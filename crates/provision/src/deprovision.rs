@@ -60,12 +60,11 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
                         .await?;
                 }
             }
-            if user.lifecycle == Lifecycle::DeprovisionPending || !user.enabled {
-                inner
-                    .store
-                    .set_user_lifecycle(user.id, Lifecycle::Deprovisioned)
-                    .await?;
-            }
+            // Deprovisioned users are not provisioned again until the directory re-enables them.
+            inner
+                .store
+                .set_user_lifecycle(user.id, Lifecycle::Deprovisioned)
+                .await?;
             let event = NewEvent::new(
                 inner.options.actor.clone(),
                 "user.deprovisioned",

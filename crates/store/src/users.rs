@@ -36,10 +36,11 @@ pub struct UpsertCounts {
 }
 
 // On update: a user the directory disabled is marked for deprovisioning; one it enabled again
-// comes back to `active` so that it can be provisioned anew.
+// (disabled before, enabled now) comes back to `active` so that it can be provisioned anew. An
+// unchanged enabled user keeps its lifecycle: an admin's deprovisioning is not undone by an import.
 const LIFECYCLE_ON_UPDATE: &str = "lifecycle = CASE \
         WHEN excluded.enabled = 0 AND users.lifecycle = 'active' THEN 'deprovision_pending' \
-        WHEN excluded.enabled = 1 AND users.lifecycle <> 'active' THEN 'active' \
+        WHEN excluded.enabled = 1 AND users.enabled = 0 AND users.lifecycle <> 'active' THEN 'active' \
         ELSE users.lifecycle END";
 
 impl Store {
