@@ -1,0 +1,348 @@
+//! What `login`, `import`, `tap` and `doctor` share: the admin session file and a Graph client
+//! built from it (delegated) or from `[entra]` (client credentials).
+//!
+//! The session lives in `dirs::config_dir()/behalf/session.json` (or `$BEHALF_SESSION_DIR`),
+//! created with mode 0600 from the first byte (written to a 0600 temporary file, then renamed),
+//! in a 0700 directory. It holds tokens, so it is never printed; a sign-in is valid 12 hours.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use behalf_config::Config;
+use behalf_domain::Secret;
+use behalf_graph::{
+    ApiVersion, CertificateCredential, Credential, DelegatedTokens, GraphClient, GraphSettings,
+    TlsSettings,
+};
+use serde::{Deserialize, Serialize};
+
+/// How long an admin sign-in is honoured (SPEC §3.2).
+pub const SESSION_HOURS: i64 = 12;
+
+pub fn session_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("BEHALF_SESSION_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::config_dir()
+        .map(|d| d.join("behalf"))
+        .context("no per-user configuration directory; set BEHALF_SESSION_DIR")
+}
+
+pub fn session_path() -> anyhow::Result<PathBuf> {
+    Ok(session_dir()?.join("session.json"))
+}
+
+/// The stored sign-in. Tokens are plain strings here only because this is the file format;
+/// they move into [`Secret`]s as soon as they are read.
+#[derive(Serialize, Deserialize)]
+pub struct Session {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub login_base_url: String,
+    pub graph_base_url: String,
+    pub upn: Option<String>,
+    /// Unix seconds.
+    pub signed_in_at: i64,
+    pub valid_until: i64,
+    access_token: String,
+    access_expires_at: i64,
+    refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("tenant_id", &self.tenant_id)
+            .field("upn", &self.upn)
+            .field("valid_until", &self.valid_until)
+            .field("tokens", &"<hidden>")
+            .finish()
+    }
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Session {
+    pub fn new(
+        tenant_id: &str,
+        client_id: &str,
+        config: &Config,
+        upn: Option<String>,
+        tokens: &DelegatedTokens,
+    ) -> Session {
+        let now = now_unix();
+        Session {
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            login_base_url: config.entra.login_base_url.clone(),
+            graph_base_url: config.entra.graph_base_url.clone(),
+            upn,
+            signed_in_at: now,
+            valid_until: now + SESSION_HOURS * 3600,
+            access_token: tokens.access_token.expose().into(),
+            access_expires_at: tokens.expires_at,
+            refresh_token: tokens.refresh_token.as_ref().map(|t| t.expose().into()),
+        }
+    }
+
+    pub fn is_valid(&self) -> bool {
+        now_unix() < self.valid_until
+    }
+
+    fn tokens(&self) -> DelegatedTokens {
+        DelegatedTokens {
+            access_token: Secret::new(self.access_token.clone()),
+            expires_at: self.access_expires_at,
+            refresh_token: self.refresh_token.clone().map(Secret::new),
+        }
+    }
+
+    fn update_tokens(&mut self, t: &DelegatedTokens) {
+        self.access_token = t.access_token.expose().into();
+        self.access_expires_at = t.expires_at;
+        self.refresh_token = t.refresh_token.as_ref().map(|r| r.expose().into());
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Option<Session>> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!("{} is damaged: run `behalf logout`", path.display())
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Writes the session readable by its owner only, atomically.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let dir = path.parent().context("the session path has no directory")?;
+        create_private_dir(dir)?;
+        let tmp = dir.join(format!(".session.{}.tmp", std::process::id()));
+        let bytes = serde_json::to_vec(self)?;
+        {
+            let mut f = private_file(&tmp)?;
+            f.write_all(&bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            f.sync_all().ok();
+        }
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+#[cfg(unix)]
+fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Who the client acts as.
+#[derive(Debug, Clone)]
+pub enum Acting {
+    /// The signed-in admin (device code), with the session to save rotated tokens into.
+    Admin { upn: Option<String> },
+    /// The app's own client credentials from `[entra]`.
+    App,
+}
+
+impl Acting {
+    /// For the event log.
+    pub fn actor(&self) -> String {
+        match self {
+            Acting::Admin { upn: Some(u) } => format!("admin:{u}"),
+            Acting::Admin { upn: None } => "admin".into(),
+            Acting::App => "cli".into(),
+        }
+    }
+}
+
+/// A Graph client for a command: the admin session when one is valid for the configured tenant,
+/// else client credentials from the configuration.
+pub struct Graph {
+    pub client: GraphClient,
+    pub acting: Acting,
+    pub tenant: String,
+    session: Option<(PathBuf, Session)>,
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("acting", &self.acting)
+            .finish()
+    }
+}
+
+impl Graph {
+    pub fn open(config: &Config) -> anyhow::Result<Graph> {
+        let path = session_path()?;
+        if let Some(session) = Session::load(&path)? {
+            let same_tenant = config
+                .entra
+                .tenant_id
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case(&session.tenant_id));
+            if session.is_valid() && same_tenant {
+                let credential = Credential::Delegated {
+                    client_id: session.client_id.clone(),
+                    tokens: session.tokens(),
+                };
+                let mut settings = base_settings(config, &session.tenant_id, credential)?;
+                settings.graph_base_url = session.graph_base_url.clone();
+                settings.login_base_url = session.login_base_url.clone();
+                let client = GraphClient::new(settings)?;
+                return Ok(Graph {
+                    client,
+                    acting: Acting::Admin {
+                        upn: session.upn.clone(),
+                    },
+                    tenant: session.tenant_id.clone(),
+                    session: Some((path, session)),
+                });
+            }
+            if !session.is_valid() {
+                tracing::warn!(
+                    "the admin sign-in has expired (12 hours); using the app's credentials"
+                );
+            }
+        }
+        Ok(Graph {
+            client: GraphClient::new(app_settings(config)?)?,
+            acting: Acting::App,
+            tenant: tenant(config)?,
+            session: None,
+        })
+    }
+
+    /// Saves the delegated tokens back (the refresh token rotates on every renewal).
+    pub async fn finish(self) -> anyhow::Result<()> {
+        if let Some((path, mut session)) = self.session
+            && let Some(tokens) = self.client.delegated_tokens().await
+        {
+            session.update_tokens(&tokens);
+            session.save(&path)?;
+        }
+        Ok(())
+    }
+}
+
+/// Settings for the configured tenant with any credential.
+pub fn base_settings(
+    config: &Config,
+    tenant: &str,
+    credential: Credential,
+) -> anyhow::Result<GraphSettings> {
+    let entra = &config.entra;
+    let mut settings = GraphSettings::new(tenant, credential)
+        .with_endpoints(&entra.graph_base_url, &entra.login_base_url);
+    settings.api_version = entra
+        .api_version
+        .parse::<ApiVersion>()
+        .context("entra.api_version")?;
+    settings.tls = tls(config);
+    Ok(settings)
+}
+
+pub fn tls(config: &Config) -> TlsSettings {
+    TlsSettings {
+        ca_file: config.tls.ca_file.clone(),
+        os_trust_store: config.tls.local_ssl_verify,
+        disable_verification: config.tls.disable_ssl_verify,
+    }
+}
+
+pub fn tenant(config: &Config) -> anyhow::Result<String> {
+    config
+        .entra
+        .tenant_id
+        .clone()
+        .context("no tenant configured: set entra.tenant_id (or BEHALF_ENTRA__TENANT_ID), or sign in with `behalf login --tenant T`")
+}
+
+/// Client-credentials settings from `[entra]`: a client secret, else a certificate.
+pub fn app_settings(config: &Config) -> anyhow::Result<GraphSettings> {
+    let entra = &config.entra;
+    let tenant = tenant(config)?;
+    let client_id = entra
+        .client_id
+        .clone()
+        .context("no app configured: set entra.client_id (or BEHALF_ENTRA__CLIENT_ID)")?;
+    let credential = match (&entra.client_secret, &entra.certificate_file) {
+        (Some(secret), _) => Credential::ClientSecret {
+            client_id,
+            secret: secret.clone(),
+        },
+        (None, Some(path)) => Credential::Certificate {
+            client_id,
+            certificate: Arc::new(CertificateCredential::from_pem_file(path)?),
+        },
+        (None, None) => anyhow::bail!(
+            "not signed in and no app credential configured: run `behalf login`, or set entra.client_secret (BEHALF_ENTRA__CLIENT_SECRET_FILE) or entra.certificate_file"
+        ),
+    };
+    base_settings(config, &tenant, credential)
+}
+
+/// The connection target recorded with imported users.
+pub fn target(config: &Config, tenant: &str) -> behalf_store::ConnectionTarget {
+    behalf_store::ConnectionTarget {
+        tenant_id: Some(tenant.to_string()),
+        client_id: config.entra.client_id.clone(),
+        graph_base_url: Some(
+            config
+                .entra
+                .graph_base_url
+                .trim_end_matches('/')
+                .to_string(),
+        ),
+        login_base_url: Some(
+            config
+                .entra
+                .login_base_url
+                .trim_end_matches('/')
+                .to_string(),
+        ),
+    }
+}
+
+/// `true` when stderr is a terminal (progress bars), `false` when piped (plain lines).
+pub fn interactive() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal()
+}
