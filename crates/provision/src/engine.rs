@@ -40,11 +40,7 @@ impl Default for EngineOptions {
             concurrency: 16,
             display_name_template: "Behalf passkey ({date})".into(),
             actor: "system".into(),
-            worker_id: format!(
-                "worker-{}-{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            ),
+            worker_id: local_worker_id(),
             lease: Duration::from_secs(600),
             max_attempts: 5,
             auto_assign_vault_key: true,
@@ -219,6 +215,7 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         progress: &Progress,
         stop: watch::Receiver<bool>,
     ) -> Result<RunSummary, EngineError> {
+        self.release_dead_local_leases(job_id).await?;
         let before = progress.snapshot();
         let workers = (0..self.inner.options.concurrency.max(1)).map(|_| {
             let engine = self.clone();
@@ -636,6 +633,51 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
             .replace("{display_name}", &user.display_name)
             .replace("{date}", date.get(..10).unwrap_or(&date));
         format!("{rendered} {}", passkey_tag(passkey_id))
+    }
+}
+
+/// `host:pid:random`: the host and process let a later run on the same host see that a lease
+/// holder died (a killed CLI) and take its items back at once instead of after the lease.
+fn local_worker_id() -> String {
+    format!(
+        "{}:{}:{}",
+        host_name(),
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Whether a lease holder is a process of this host that no longer exists. Unknown formats and
+/// other hosts are never judged dead: their leases simply expire.
+fn is_dead_local_worker(worker: &str) -> bool {
+    let mut parts = worker.split(':');
+    let (Some(host), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    host == host_name()
+        && pid != std::process::id()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
+    async fn release_dead_local_leases(&self, job_id: JobId) -> Result<(), EngineError> {
+        for worker in self.inner.store.lease_holders(job_id).await? {
+            if is_dead_local_worker(&worker) {
+                let released = self.inner.store.release_leases_of(job_id, &worker).await?;
+                tracing::info!(%worker, released, "took back the items of a worker that died");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -33,6 +33,11 @@ pub(crate) struct ThrottleState {
     /// Client → instant before which it should not write again (a write-budget 429 throttles
     /// writes only; reading meanwhile is fine).
     no_writes_before: HashMap<Uuid, i64>,
+    /// (client, "METHOD path") of each throttled request → instant before which sending that
+    /// same request again is an early retry. Other requests that reach us inside the window
+    /// were in flight before the client could read the 429, which no client can avoid; only a
+    /// request re-sent too soon is what Microsoft's guidance forbids.
+    retry_not_before: HashMap<(Uuid, String), i64>,
 }
 
 /// Headers for a request the model admitted.
@@ -93,8 +98,12 @@ pub(crate) fn admit(
     let mut st = shared.throttle();
 
     let is_write = method != Method::GET && method != Method::HEAD;
-    let early = st.not_before.get(&app).is_some_and(|t| now < *t)
-        || (is_write && st.no_writes_before.get(&app).is_some_and(|t| now < *t));
+    let request_key = (app, format!("{method} {path}"));
+    let early = st
+        .retry_not_before
+        .get(&request_key)
+        .is_some_and(|t| now < *t);
+    st.retry_not_before.retain(|_, until| *until > now);
     if early {
         let mut early = shared
             .stats
@@ -106,6 +115,7 @@ pub(crate) fn admit(
 
     let throttled = |st: &mut ThrottleState, secs: u64, kind: &str, info: &str| {
         let until = now + secs as i64 * 1000;
+        st.retry_not_before.insert(request_key.clone(), until);
         if kind == "WriteBudget" {
             st.no_writes_before.insert(app, until);
         } else {
@@ -129,8 +139,9 @@ pub(crate) fn admit(
     }
     if knobs.fail_every > 0 && n.is_multiple_of(knobs.fail_every) {
         shared.stats.unavailable.fetch_add(1, Ordering::Relaxed);
-        st.not_before
-            .insert(app, now + knobs.retry_after_secs as i64 * 1000);
+        let until = now + knobs.retry_after_secs as i64 * 1000;
+        st.not_before.insert(app, until);
+        st.retry_not_before.insert(request_key, until);
         return Err(SandboxError::Unavailable {
             retry_after_secs: knobs.retry_after_secs,
         });

@@ -247,6 +247,30 @@ impl Store {
         Ok(())
     }
 
+    /// Workers holding unexpired leases on a job's unfinished items.
+    pub async fn lease_holders(&self, job_id: JobId) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT locked_by FROM provisioning_items WHERE job_id = $1 AND locked_by IS NOT NULL \
+             AND locked_until >= $2",
+        )
+        .bind(job_id.to_string())
+        .bind(now_millis())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Releases every lease `worker` holds on the job (the worker is known to be dead).
+    pub async fn release_leases_of(&self, job_id: JobId, worker: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE provisioning_items SET locked_by = NULL, locked_until = NULL WHERE job_id = $1 AND locked_by = $2",
+        )
+        .bind(job_id.to_string())
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Puts failed items of a job back to `pending` (a re-run retries what failed before).
     pub async fn retry_failed_items(&self, job_id: JobId) -> Result<u64, StoreError> {
         let done = sqlx::query(

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Provisioning benchmark: `behalf provision --automatic` in its own process against a
+# `behalf sandbox` in another, so that the CPU time and peak memory measured are Behalf's alone.
+# Prints a Markdown table row per scenario.
+#
+#   bash bench/provision.sh [USERS] [LATENCY_MS...]
+#
+# Scenario "budget" runs with the sandbox's Graph write budget on (3,000 writes / 150 s per app,
+# i.e. 20 registrations/s) and reports how much of the budget was used and how many requests
+# were answered 429.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+users=${1:-2000}
+shift || true
+latencies=("${@:-0 20 50}")
+cargo build --release --quiet
+bin=target/release/behalf
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+run() { # name users latency extra-sandbox-flags...
+  local name=$1 n=$2 latency=$3; shift 3
+  local dir="$work/$name-$latency"; mkdir -p "$dir"
+  "$bin" sandbox --users "$n" --latency-ms "$latency" "$@" >"$dir/sandbox.log" 2>&1 &
+  local pid=$!
+  local url=""
+  for _ in $(seq 1 100); do
+    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$dir/sandbox.log" | head -n 1 || true)
+    [ -n "$url" ] && break; sleep 0.1
+  done
+  export BEHALF_DATA_DIR="$dir/data" BEHALF_ENTRA__TENANT_ID=8d2c6a4e-0b1f-4e7a-9c3d-5f6e7a8b9c0d \
+    BEHALF_ENTRA__CLIENT_ID=5c7f6d3e-8a41-4b0c-9e2f-0d1a2b3c4d5e BEHALF_ENTRA__CLIENT_SECRET='sandbox~provisioning~secret' \
+    BEHALF_ENTRA__GRAPH_BASE_URL="$url" BEHALF_ENTRA__LOGIN_BASE_URL="$url" RUST_LOG=warn
+  # Users enter the store through a dry run (one GET each), not measured.
+  curl -s "$url/v1.0/users?\$top=999" >/dev/null || true
+  "$bin" provision --csv <(printf 'UPN\n'; curl -s -X POST "$url/sandbox/token" -H 'content-type: application/json' -d '{}' \
+      | python3 -c 'import json,sys,urllib.request; t=json.load(sys.stdin)["access_token"]; u=sys.argv[1]+"/v1.0/users?$select=userPrincipalName,accountEnabled&$top=999"
+while u:
+    p=json.load(urllib.request.urlopen(urllib.request.Request(u,headers={"Authorization":"Bearer "+t})))
+    [print(x["userPrincipalName"]) for x in p["value"] if x["accountEnabled"]]
+    u=p.get("@odata.nextLink")' "$url") --dry-run >/dev/null 2>&1
+  /usr/bin/time -f '%U %S %M' -o "$dir/time" "$bin" provision --automatic --concurrency 64 --json \
+    --failures "$dir/failures.csv" >"$dir/summary.json" 2>"$dir/provision.log" || true
+  read -r user sys rss <"$dir/time"
+  python3 - "$name" "$latency" "$user" "$sys" "$rss" "$dir/summary.json" "$url" <<'PY'
+import json, sys, urllib.request
+name, latency, user, sys_, rss, summary, url = sys.argv[1:]
+s = json.load(open(summary))
+state = json.load(urllib.request.urlopen(url + "/sandbox/state"))
+n = s["registered"]
+cpu_ms = (float(user) + float(sys_)) * 1000 / max(n, 1)
+rate = s["users_per_second"]
+extra = ""
+if name == "budget":
+    budget_rate = 3000 / 150
+    extra = f" {100 * rate / budget_rate:.1f} % of the write budget, {100 * state['throttled429'] / max(state['graphRequests'], 1):.2f} % answered 429 |"
+else:
+    extra = " – |"
+print(f"| {name} | {n} | {latency} ms | {rate:.1f} | {cpu_ms:.2f} | {int(rss) / 1024:.0f} MiB |{extra}")
+PY
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+}
+
+echo "| scenario | users | sandbox latency | users/s | Behalf CPU ms / user | Behalf peak RSS | budget |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+for latency in ${latencies[@]}; do
+  run open "$users" "$latency" --no-graph-throttling
+done
+run budget 1200 0
