@@ -176,12 +176,13 @@ async fn count(store: &behalf_store::Store, sql: &'static str) -> i64 {
         .unwrap()
 }
 
-/// The issue asks for 10,000 users; `BEHALF_E2E_USERS` can change that for a quicker local run.
+/// 3,000 users by default so CI stays well inside its time; issue #6 asks for 10,000, which is
+/// `BEHALF_E2E_USERS=10000 cargo nextest run -p behalf --test provision`.
 fn bulk_size() -> usize {
     std::env::var("BEHALF_E2E_USERS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000)
+        .unwrap_or(3_000)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

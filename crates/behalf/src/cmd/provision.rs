@@ -12,6 +12,7 @@ use behalf_config::Config;
 use behalf_domain::{ItemState, Upn, UserDraft, UserId};
 use behalf_provision::{ItemReport, Progress, RelyingParty as _, RunSummary, csv_input};
 use clap::{Args, ValueEnum};
+use futures::StreamExt as _;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -152,8 +153,20 @@ async fn provision(
             });
         }
         let mut users = Vec::new();
-        for row in input.rows {
-            match find_or_fetch(&opened, &graph, &row.upn).await {
+        // Looked up concurrently (bounded like provisioning itself), answers kept in row order.
+        let looked_up: Vec<_> = futures::stream::iter(input.rows)
+            .map(|row| {
+                let (opened, graph) = (&opened, &graph);
+                async move {
+                    let found = find_or_fetch(opened, graph, &row.upn).await;
+                    (row, found)
+                }
+            })
+            .buffered(config.provisioning.concurrency.max(1))
+            .collect()
+            .await;
+        for (row, found) in looked_up {
+            match found {
                 Ok(Some(user)) => {
                     lines.insert(user, row.line);
                     users.push(user);
