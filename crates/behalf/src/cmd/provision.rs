@@ -228,6 +228,8 @@ async fn provision(
             }
         }
     });
+    // Rows turned away before provisioning (malformed, duplicate, unknown user).
+    let rejected = failures.len();
     let started = Instant::now();
     let to_do = u64::try_from(total.open()).unwrap_or(0);
     let ticker = spawn_progress(Arc::clone(&progress), to_do, verbose);
@@ -253,7 +255,14 @@ async fn provision(
     failures.sort_by_key(|f| (f.line, f.upn.clone()));
     write_failures(&args.failures, &failures)?;
     let failed = failures.iter().filter(|f| f.outcome != "skipped").count();
-    report_summary(args, &summary, &failures, elapsed, engine_stats(&engine));
+    report_summary(
+        args,
+        &summary,
+        &failures,
+        rejected,
+        elapsed,
+        engine_stats(&engine),
+    );
 
     Ok(if summary.stopped && summary.remaining > 0 {
         eprintln!(
@@ -403,6 +412,7 @@ fn report_summary(
     args: &ProvisionArgs,
     summary: &RunSummary,
     failures: &[Failure],
+    rejected: usize,
     elapsed: Duration,
     stats: serde_json::Value,
 ) {
@@ -418,7 +428,7 @@ fn report_summary(
                 "registered": summary.registered,
                 "failed": summary.failed,
                 "skipped": summary.skipped,
-                "invalid": failures.iter().filter(|f| f.outcome == "invalid" || (f.outcome == "failed" && f.line.is_some() && f.reason.starts_with("unknown user"))).count(),
+                "rejected": rejected,
                 "remaining": summary.remaining,
                 "stopped": summary.stopped,
                 "seconds": elapsed.as_secs_f64(),
@@ -430,12 +440,12 @@ fn report_summary(
         );
     } else {
         eprintln!(
-            "done in {:.1}s: {} registered, {} failed, {} skipped, {} invalid rows ({rate:.1} users/s); details in {}",
+            "done in {:.1}s: {} registered, {} failed, {} skipped, {} rows rejected ({rate:.1} users/s); details in {}",
             elapsed.as_secs_f64(),
             summary.registered,
             summary.failed,
             summary.skipped,
-            failures.iter().filter(|f| f.outcome == "invalid").count(),
+            rejected,
             args.failures.display()
         );
     }
