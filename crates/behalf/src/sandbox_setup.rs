@@ -8,10 +8,10 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use behalf_config::Config;
-use behalf_domain::{Secret, Upn, UserDraft};
+use behalf_directory::{ImportMode, ImportOptions, NoProgress};
+use behalf_domain::Secret;
 use behalf_sandbox::{Sandbox, SandboxConfig};
 use clap::Args;
-use futures::StreamExt as _;
 
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
@@ -72,34 +72,24 @@ where
     result
 }
 
-/// Brings the sandbox's users into the store, so `--automatic` has someone to provision.
+/// Brings the sandbox's users and groups into the store with the same directory import as
+/// `behalf import`. It asks for a delta round, but the sandbox listens on a new port each run and
+/// a connection whose Graph address changed starts over, so in practice this is a full round.
 async fn import_users(config: &Config) -> anyhow::Result<()> {
-    let opened = crate::wiring::open(config).await?;
+    let store = crate::context::open_store(config).await?;
     let graph = crate::wiring::graph_client(config)?;
-    let mut pages = std::pin::pin!(graph.users());
-    let mut count = 0usize;
-    while let Some(page) = pages.next().await {
-        let drafts: Vec<UserDraft> = page?
-            .into_iter()
-            .filter_map(|u| {
-                let upn = Upn::parse(u.user_principal_name.as_deref()?).ok()?;
-                Some(UserDraft {
-                    connection_id: None,
-                    external_id: Some(u.id),
-                    display_name: u.display_name.unwrap_or_else(|| upn.to_string()),
-                    upn,
-                    mail: u.mail,
-                    department: u.department,
-                    enabled: u.account_enabled.unwrap_or(true),
-                })
-            })
-            .collect();
-        count += drafts.len();
-        opened
-            .store
-            .upsert_users(opened.workspace.id, &drafts)
-            .await?;
-    }
-    eprintln!("imported {count} users from the sandbox tenant");
+    let tenant = config.entra.tenant_id.clone().unwrap_or_default();
+    let options = ImportOptions {
+        workspace: config.workspace.clone(),
+        connection: "sandbox".into(),
+        target: crate::cmd::graph_setup::target(config, &tenant),
+        mode: ImportMode::Delta,
+        actor: crate::wiring::cli_actor(),
+    };
+    let summary = behalf_directory::import(&store, &graph, &options, &NoProgress).await?;
+    eprintln!(
+        "imported the sandbox tenant: {} users ({} new, {} changed)",
+        summary.users_total, summary.users_created, summary.users_updated
+    );
     Ok(())
 }

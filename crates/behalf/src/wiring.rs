@@ -5,8 +5,8 @@ use std::str::FromStr;
 use anyhow::Context as _;
 use behalf_authenticator::{Aaguid, Authenticator, AuthenticatorConfig};
 use behalf_config::Config;
-use behalf_domain::{Secret, Workspace};
-use behalf_graph::{ApiVersion, Credential, GraphClient, GraphSettings, TlsSettings};
+use behalf_domain::Workspace;
+use behalf_graph::GraphClient;
 use behalf_provision::{AttestationMode, Engine, EngineOptions, workspace_attestation};
 use behalf_store::Store;
 use behalf_vault::{MasterKey, Vault};
@@ -39,51 +39,11 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
     })
 }
 
-/// Graph settings from `[entra]` and `[tls]`, with a client secret or a certificate.
-pub fn graph_settings(config: &Config) -> anyhow::Result<GraphSettings> {
-    let entra = &config.entra;
-    let tenant = entra
-        .tenant_id
-        .clone()
-        .context("no tenant configured: set entra.tenant_id (or BEHALF_ENTRA__TENANT_ID)")?;
-    let client_id = entra
-        .client_id
-        .clone()
-        .context("no app configured: set entra.client_id (or BEHALF_ENTRA__CLIENT_ID)")?;
-    let credential = match (&entra.client_secret, &entra.certificate_file) {
-        (Some(secret), _) => Credential::ClientSecret {
-            client_id,
-            secret: Secret::new(secret.expose()),
-        },
-        (None, Some(path)) => {
-            let certificate = behalf_graph::CertificateCredential::from_pem_file(path)
-                .with_context(|| format!("cannot use the certificate in {}", path.display()))?;
-            Credential::Certificate {
-                client_id,
-                certificate: std::sync::Arc::new(certificate),
-            }
-        }
-        (None, None) => anyhow::bail!(
-            "no app credential configured: set entra.client_secret (or BEHALF_ENTRA__CLIENT_SECRET_FILE) or entra.certificate_file"
-        ),
-    };
-    let mut settings = GraphSettings::new(tenant, credential)
-        .with_endpoints(&entra.graph_base_url, &entra.login_base_url);
-    settings.api_version = match entra.api_version.as_str() {
-        "beta" => ApiVersion::Beta,
-        "v1.0" => ApiVersion::V1,
-        other => anyhow::bail!("entra.api_version must be \"beta\" or \"v1.0\", not {other:?}"),
-    };
-    settings.tls = TlsSettings {
-        ca_file: config.tls.ca_file.clone(),
-        os_trust_store: config.tls.local_ssl_verify,
-        disable_verification: config.tls.disable_ssl_verify,
-    };
-    Ok(settings)
-}
-
+/// A Graph client acting as the app (client credentials from `[entra]`).
 pub fn graph_client(config: &Config) -> anyhow::Result<GraphClient> {
-    Ok(GraphClient::new(graph_settings(config)?)?)
+    Ok(GraphClient::new(crate::cmd::graph_setup::app_settings(
+        config,
+    )?)?)
 }
 
 /// The provisioning engine for the configured workspace and tenant.

@@ -363,10 +363,7 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
     async fn step(&self, item: &behalf_domain::Item, user: &User) -> Result<Step, EngineError> {
         let inner = &self.inner;
         let rp_id = inner.rp.rp_id();
-        let rp_user = user
-            .external_id
-            .clone()
-            .unwrap_or_else(|| user.upn.to_string());
+        let rp_user = rp_user_of(user);
 
         // A crash may have left a passkey between "sealed" and "known to be registered".
         if let Some(step) = self.reconcile(item, user, &rp_user).await? {
@@ -722,7 +719,7 @@ impl Step {
     }
 }
 
-/// Used by [`crate::deprovision`]: the user's id at the RP.
+/// The user's id at the RP: the directory's object id, else the UPN.
 pub(crate) fn rp_user_of(user: &User) -> String {
     user.external_id
         .clone()

@@ -1,8 +1,9 @@
 //! Users: imported, pushed by SCIM, or created in Behalf.
 
 use behalf_domain::{Lifecycle, Upn, User, UserDraft, UserId, WorkspaceId, now_millis};
-use sqlx::AssertSqlSafe;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe};
 
 use crate::rows::{Reader, flag};
 use crate::{Store, StoreError};
@@ -43,6 +44,33 @@ const LIFECYCLE_ON_UPDATE: &str = "lifecycle = CASE \
         WHEN excluded.enabled = 1 AND users.enabled = 0 AND users.lifecycle <> 'active' THEN 'active' \
         ELSE users.lifecycle END";
 
+/// A new `users` row from a draft; `$11` is the time it was written. Followed by an
+/// `ON CONFLICT` clause (upsert) or only `RETURNING` (create).
+const INSERT_USER: &str = "INSERT INTO users (id, workspace_id, connection_id, external_id, upn, upn_key, \
+     display_name, mail, department, enabled, lifecycle, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11)";
+
+/// Binds [`INSERT_USER`]'s parameters.
+fn bind_draft<'q>(
+    query: Query<'q, Any, AnyArguments>,
+    workspace_id: WorkspaceId,
+    draft: &UserDraft,
+    now: i64,
+) -> Query<'q, Any, AnyArguments> {
+    query
+        .bind(UserId::new().to_string())
+        .bind(workspace_id.to_string())
+        .bind(draft.connection_id.map(|c| c.to_string()))
+        .bind(draft.external_id.clone())
+        .bind(draft.upn.to_string())
+        .bind(draft.upn.key())
+        .bind(draft.display_name.clone())
+        .bind(draft.mail.clone())
+        .bind(draft.department.clone())
+        .bind(flag(draft.enabled))
+        .bind(now)
+}
+
 impl Store {
     /// Creates or updates users in one transaction. A draft with an `external_id` is matched on
     /// it (the directory's immutable id survives renames); one without is matched on its UPN.
@@ -61,29 +89,16 @@ impl Store {
                 "(workspace_id, upn_key)"
             };
             let sql = format!(
-                "INSERT INTO users (id, workspace_id, connection_id, external_id, upn, upn_key, display_name, \
-                 mail, department, enabled, lifecycle, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11) \
-                 ON CONFLICT {conflict_target} DO UPDATE SET connection_id = excluded.connection_id, \
+                "{INSERT_USER} ON CONFLICT {conflict_target} DO UPDATE SET connection_id = excluded.connection_id, \
                  external_id = excluded.external_id, upn = excluded.upn, upn_key = excluded.upn_key, \
                  display_name = excluded.display_name, mail = excluded.mail, department = excluded.department, \
                  enabled = excluded.enabled, {LIFECYCLE_ON_UPDATE}, updated_at = excluded.updated_at \
                  RETURNING created_at"
             );
-            let created_at: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
-                .bind(UserId::new().to_string())
-                .bind(workspace_id.to_string())
-                .bind(draft.connection_id.map(|c| c.to_string()))
-                .bind(draft.external_id.as_deref())
-                .bind(draft.upn.as_str())
-                .bind(draft.upn.key())
-                .bind(draft.display_name.as_str())
-                .bind(draft.mail.as_deref())
-                .bind(draft.department.as_deref())
-                .bind(flag(draft.enabled))
-                .bind(now)
+            let row = bind_draft(sqlx::query(AssertSqlSafe(sql)), workspace_id, draft, now)
                 .fetch_one(&mut *tx)
                 .await?;
+            let created_at = Reader::new(&row, "users").int("created_at")?;
             if created_at == now {
                 counts.created += 1;
             } else {
@@ -101,23 +116,8 @@ impl Store {
         draft: &UserDraft,
     ) -> Result<User, StoreError> {
         let now = now_millis();
-        let sql = format!(
-            "INSERT INTO users (id, workspace_id, connection_id, external_id, upn, upn_key, display_name, \
-             mail, department, enabled, lifecycle, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $11) RETURNING {USER_COLUMNS}"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(UserId::new().to_string())
-            .bind(workspace_id.to_string())
-            .bind(draft.connection_id.map(|c| c.to_string()))
-            .bind(draft.external_id.as_deref())
-            .bind(draft.upn.as_str())
-            .bind(draft.upn.key())
-            .bind(draft.display_name.as_str())
-            .bind(draft.mail.as_deref())
-            .bind(draft.department.as_deref())
-            .bind(flag(draft.enabled))
-            .bind(now)
+        let sql = format!("{INSERT_USER} RETURNING {USER_COLUMNS}");
+        let row = bind_draft(sqlx::query(AssertSqlSafe(sql)), workspace_id, draft, now)
             .fetch_one(self.pool())
             .await?;
         user_from(&row)

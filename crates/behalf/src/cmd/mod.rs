@@ -2,7 +2,7 @@
 
 pub mod deprovision;
 pub mod doctor;
-mod graph_setup;
+pub mod graph_setup;
 pub mod import;
 pub mod login;
 pub mod provision;
