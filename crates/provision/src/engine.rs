@@ -421,8 +421,8 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
             }
         };
         if item.attempts > 1 {
-            // An earlier attempt may have sealed a credential and died before recording it.
-            self.destroy_unrecorded_credentials(rp_id, &options.user_handle)
+            // An earlier attempt died before sending anything: clean up what it left.
+            self.destroy_unsent_credentials(user, rp_id, &options.user_handle)
                 .await?;
         }
 
@@ -572,13 +572,26 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         Ok(())
     }
 
-    /// Credentials sealed for this user handle that no passkey record knows (a crash between
-    /// sealing and recording): nothing can have registered them, so they are destroyed.
-    async fn destroy_unrecorded_credentials(
+    /// What an attempt that died before sending its registration left behind, destroyed:
+    ///
+    /// - passkeys recorded `created` whose item never reached `credential_created` (reconcile
+    ///   settles those that did, so any still `created` here were never sent: the POST comes only
+    ///   after that state is written);
+    /// - credentials sealed for this user handle that no passkey record knows (a crash between
+    ///   sealing and recording).
+    async fn destroy_unsent_credentials(
         &self,
+        user: &User,
         rp_id: &str,
         user_handle: &[u8],
     ) -> Result<(), EngineError> {
+        for passkey in self.inner.store.passkeys_of(user.id, rp_id).await? {
+            if passkey.state == PasskeyState::Created {
+                tracing::info!(user = %user.upn, "destroying a credential an interrupted run recorded but never sent");
+                self.abandon(passkey.id, rp_id, &passkey.credential_id)
+                    .await?;
+            }
+        }
         let vault = self.inner.authenticator.store();
         let sealed = vault
             .list(rp_id, Some(user_handle))
