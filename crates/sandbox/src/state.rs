@@ -265,6 +265,9 @@ pub(crate) struct Ephemeral {
 pub(crate) struct Stats {
     pub requests: AtomicU64,
     pub graph_requests: AtomicU64,
+    /// Graph requests the `throttle_every` knob let through: the `fail_every` knob counts these,
+    /// so "429 every 10th, 503 every 50th" produces both faults instead of the 429 masking the 503.
+    pub not_throttled_by_knob: AtomicU64,
     pub token_requests: AtomicU64,
     pub throttled: AtomicU64,
     pub unavailable: AtomicU64,

@@ -137,7 +137,8 @@ pub(crate) fn admit(
             "ResourceUnitLimitExceeded",
         ));
     }
-    if knobs.fail_every > 0 && n.is_multiple_of(knobs.fail_every) {
+    let passed_throttle_knob = Stats::inc(&shared.stats.not_throttled_by_knob);
+    if knobs.fail_every > 0 && passed_throttle_knob.is_multiple_of(knobs.fail_every) {
         shared.stats.unavailable.fetch_add(1, Ordering::Relaxed);
         let until = now + knobs.retry_after_secs as i64 * 1000;
         st.not_before.insert(app, until);

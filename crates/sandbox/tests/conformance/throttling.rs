@@ -157,3 +157,28 @@ async fn fail_and_drop_knobs() {
     );
     assert_eq!(env.state().await["dropped"], 1);
 }
+
+/// "429 every 10th, 503 every 50th": the two knobs count separately, so both faults happen even
+/// though every 50th request is also a 10th.
+#[tokio::test]
+async fn throttle_and_fail_knobs_both_fire_when_their_periods_share_multiples() {
+    let env = start(10).await;
+    env.admin(
+        Method::PATCH,
+        "/sandbox/knobs",
+        json!({"throttleEvery": 10, "failEvery": 50, "retryAfterSecs": 1}),
+    )
+    .await;
+    let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+    for _ in 0..500 {
+        let r = env.get("/v1.0/users?$top=1").await;
+        *statuses.entry(r.status().as_u16()).or_default() += 1;
+        // Wait out any Retry-After so no request counts as an early retry.
+        env.advance(1).await;
+    }
+    // 500 requests: 50 are answered 429; of the 450 others, every 50th (9) is answered 503.
+    assert_eq!(statuses.get(&429), Some(&50), "{statuses:?}");
+    assert_eq!(statuses.get(&503), Some(&9), "{statuses:?}");
+    assert_eq!(statuses.get(&200), Some(&441), "{statuses:?}");
+    assert_eq!(env.state().await["earlyRetries"], 0);
+}
