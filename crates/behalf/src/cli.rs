@@ -70,6 +70,11 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port and prints it).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Run no background workers (no directory sync, no provisioning jobs) in this instance.
+    #[arg(long)]
+    pub no_workers: bool,
+    #[command(flatten)]
+    pub sandbox: crate::sandbox_setup::SandboxArgs,
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod logging;
 mod microsoft;
 mod sandbox_setup;
 mod wiring;
+mod workers;
 
 use std::process::ExitCode;
 

@@ -61,6 +61,7 @@ where
     config.entra.client_id = Some(sandbox.client_id().to_string());
     config.entra.client_secret = Some(Secret::new(sandbox.client_secret()));
     config.entra.certificate_file = None;
+    config.sync.connection = "sandbox".into();
     config.entra.graph_base_url = sandbox.graph_url();
     config.entra.login_base_url = sandbox.login_url();
     let result = async {
@@ -81,7 +82,7 @@ async fn import_users(config: &Config) -> anyhow::Result<()> {
     let tenant = config.entra.tenant_id.clone().unwrap_or_default();
     let options = ImportOptions {
         workspace: config.workspace.clone(),
-        connection: "sandbox".into(),
+        connection: config.sync.connection.clone(),
         target: crate::cmd::graph_setup::target(config, &tenant),
         mode: ImportMode::Delta,
         actor: crate::wiring::cli_actor(),

@@ -57,8 +57,13 @@ async fn serve_works_on_postgresql() {
     let Some(pg) = behalf_store::testing::postgres().await else {
         return;
     };
+    let data = tempfile::tempdir().unwrap();
     let mut command = behalf();
-    command.arg("--database-url").arg(pg.url());
+    command
+        .arg("--database-url")
+        .arg(pg.url())
+        .arg("--data-dir")
+        .arg(data.path());
     let server = start_server(command).await;
     let ready: serde_json::Value = reqwest::get(format!("{}/readyz", server.base_url))
         .await

@@ -35,6 +35,7 @@ pub struct Config {
     pub entra: EntraConfig,
     pub tls: TlsConfig,
     pub provisioning: ProvisioningConfig,
+    pub sync: SyncConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -98,6 +99,22 @@ pub struct ProvisioningConfig {
     pub challenge_timeout_minutes: u32,
 }
 
+/// What `behalf serve`'s background workers do on their own, besides running the provisioning
+/// jobs queued in the store (which they always do).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Seconds between two delta imports from Entra ID (one instance runs each round, however
+    /// many share the database); 0 turns the directory sync off.
+    pub interval_secs: u64,
+    /// The import connection the sync continues (the same name as `behalf import --connection`).
+    pub connection: String,
+    /// After each import, queue a passkey for every enabled user who has none yet.
+    pub provision: bool,
+    /// After each import, revoke the passkeys of users deleted or disabled upstream.
+    pub deprovision: bool,
+}
+
 /// The AAGUID of Behalf's vault authenticator unless configured otherwise.
 pub const BEHALF_VAULT_AAGUID: &str = "4f2b6c1e-9d3a-4e8b-b5c7-2a1d0e9f8c6b";
 
@@ -111,6 +128,7 @@ struct Defaults {
     entra: EntraDefaults,
     tls: TlsConfig,
     provisioning: ProvisioningConfig,
+    sync: SyncConfig,
 }
 
 #[derive(Serialize)]
@@ -145,6 +163,14 @@ fn defaults() -> Defaults {
             aaguid: BEHALF_VAULT_AAGUID.into(),
             challenge_timeout_minutes: 60,
         },
+        // Keeping the directory current and revoking leavers' passkeys is what a server is for;
+        // registering passkeys for everyone is a decision an admin opts into.
+        sync: SyncConfig {
+            interval_secs: 900,
+            connection: "entra".into(),
+            provision: false,
+            deprovision: true,
+        },
     }
 }
 
@@ -162,6 +188,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "entra",
     "tls",
     "provisioning",
+    "sync",
 ];
 
 /// Why the configuration could not be loaded. Each names the key or file at fault.

@@ -222,7 +222,8 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
             let stop = stop.clone();
             async move { engine.work(job_id, progress, stop).await }
         });
-        let results = futures::future::join_all(workers).await;
+        let work = futures::future::join_all(workers);
+        let results = self.renewing_leases(job_id, work).await;
         for result in results {
             result?;
         }
@@ -242,6 +243,28 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
             remaining: counts.open(),
             stopped,
         })
+    }
+
+    /// Runs `work` while renewing this worker's leases every third of the lease, so an item
+    /// waiting out a long Retry-After is not taken over by another worker. A failed renewal is
+    /// only logged: the lease then expires and updates are refused, which loses nothing.
+    async fn renewing_leases<T>(&self, job_id: JobId, work: impl Future<Output = T>) -> T {
+        let inner = &self.inner;
+        let lease_ms = i64::try_from(inner.options.lease.as_millis()).unwrap_or(i64::MAX);
+        let mut every = tokio::time::interval(inner.options.lease / 3);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = every.tick() => {
+                    if let Err(e) = inner.store.renew_leases(job_id, &inner.options.worker_id, lease_ms).await {
+                        tracing::warn!(error = %e, "cannot renew leases");
+                    }
+                }
+            }
+        }
     }
 
     async fn work(
@@ -308,6 +331,13 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
                                 .await?;
                         }
                     } else {
+                        // Back off before the item is claimable again (the relying party or the
+                        // vault is having trouble), still holding the lease; a stop cuts it short.
+                        let mut stop = stop.clone();
+                        tokio::select! {
+                            () = tokio::time::sleep(retry_backoff(item.attempts)) => {}
+                            _ = stop.wait_for(|stopped| *stopped) => {}
+                        }
                         inner
                             .store
                             .release_item(item.id, &inner.options.worker_id)
@@ -337,6 +367,9 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
             "reason": outcome.reason,
             "error_code": outcome.error_code,
             "request_id": outcome.request_id,
+            // Which process did it: with several instances on one database, the audit trail
+            // says which one registered each passkey.
+            "worker": inner.options.worker_id,
         });
         inner
             .store
@@ -704,6 +737,12 @@ fn registered_finish() -> Finish {
         state: ItemState::Registered,
         outcome: ItemOutcome::default(),
     }
+}
+
+/// 1 s after the first failed attempt, doubling, at most 30 s.
+fn retry_backoff(attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 5)).unwrap_or(5);
+    Duration::from_secs(2u64.pow(exponent)).min(Duration::from_secs(30))
 }
 
 fn rp_refusal(context: &str, error: &RpError) -> Step {

@@ -247,6 +247,40 @@ impl Store {
         Ok(())
     }
 
+    /// Extends every lease `worker` holds on the job's unfinished items, so that a worker
+    /// waiting on a slow or throttled relying party keeps what it is working on. Returns how many.
+    pub async fn renew_leases(
+        &self,
+        job_id: JobId,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "UPDATE provisioning_items SET locked_until = $1 WHERE job_id = $2 AND locked_by = $3 \
+             AND state IN {OPEN_STATES}"
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(now_millis() + lease_ms)
+            .bind(job_id.to_string())
+            .bind(worker)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The workspace's open jobs, oldest first: what the server's workers pick up.
+    pub async fn open_jobs(&self, workspace_id: WorkspaceId) -> Result<Vec<Job>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM provisioning_jobs WHERE workspace_id = $1 AND state = 'open' \
+             ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(job_from).collect()
+    }
+
     /// Workers holding unexpired leases on a job's unfinished items.
     pub async fn lease_holders(&self, job_id: JobId) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(

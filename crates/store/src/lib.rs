@@ -20,6 +20,7 @@ mod groups;
 mod jobs;
 mod keys;
 mod rows;
+mod schedules;
 pub mod testing;
 mod users;
 pub mod vault;
@@ -38,6 +39,7 @@ pub use events::EventFilter;
 pub use groups::MembershipChange;
 pub use jobs::JobCounts;
 pub use keys::NewPasskey;
+pub use schedules::Schedule;
 pub use users::UpsertCounts;
 
 /// Which database a [`Store`] talks to.

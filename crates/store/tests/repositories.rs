@@ -520,3 +520,156 @@ each_backend!(
         );
     }
 );
+
+each_backend!(
+    a_renewed_lease_is_not_taken_over_and_open_jobs_are_listed,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        store
+            .upsert_users(ws.id, &[draft("a@c.com", Some("u1"), true)])
+            .await
+            .unwrap();
+        let users = store
+            .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
+            .await
+            .unwrap();
+        let job = store
+            .create_job(
+                ws.id,
+                MICROSOFT_RP_ID,
+                &serde_json::json!({"kind": "automatic"}),
+                "test",
+                &users,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .open_jobs(ws.id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|j| j.id)
+                .collect::<Vec<_>>(),
+            vec![job.id]
+        );
+        // Claimed with a lease that has already run out: anyone could take the item over...
+        let item = store.claim_items(job.id, "slow", 1, -1).await.unwrap();
+        assert_eq!(item.len(), 1);
+        // ...until the holder renews it.
+        assert_eq!(store.renew_leases(job.id, "slow", 60_000).await.unwrap(), 1);
+        assert!(
+            store
+                .claim_items(job.id, "other", 1, 60_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a renewed lease holds"
+        );
+        assert_eq!(
+            store.renew_leases(job.id, "other", 60_000).await.unwrap(),
+            0,
+            "only the holder's leases are renewed"
+        );
+        store
+            .update_item(
+                item[0].id,
+                "slow",
+                ItemState::Registered,
+                &ItemOutcome::default(),
+            )
+            .await
+            .unwrap();
+        store
+            .set_job_state(job.id, JobState::Completed)
+            .await
+            .unwrap();
+        assert!(store.open_jobs(ws.id).await.unwrap().is_empty());
+    }
+);
+
+each_backend!(
+    a_due_schedule_goes_to_exactly_one_instance,
+    |store: TestStore| async move {
+        // Four instances race for a schedule seen for the first time: exactly one wins.
+        let wins = futures::future::join_all((0..4).map(|i| {
+            let store = store.store.clone();
+            async move {
+                store
+                    .claim_due_schedule("sync:ws", &format!("i{i}"), 60_000)
+                    .await
+                    .unwrap()
+            }
+        }))
+        .await;
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+        let winner = format!("i{}", wins.iter().position(|w| *w).unwrap());
+        let held = store.get_schedule("sync:ws").await.unwrap().unwrap();
+        assert_eq!(held.locked_by.as_deref(), Some(winner.as_str()));
+        assert!(
+            !store
+                .claim_due_schedule("sync:ws", "late", 60_000)
+                .await
+                .unwrap(),
+            "held while it runs"
+        );
+        assert!(
+            !store
+                .finish_schedule("sync:ws", "late", 0, None)
+                .await
+                .unwrap(),
+            "only the holder finishes it"
+        );
+        assert!(
+            store
+                .finish_schedule("sync:ws", &winner, 3_600_000, Some("Graph said no"))
+                .await
+                .unwrap()
+        );
+        let done = store.get_schedule("sync:ws").await.unwrap().unwrap();
+        assert_eq!(done.locked_by, None);
+        assert_eq!(done.last_outcome.as_deref(), Some("failed"));
+        assert_eq!(done.last_error.as_deref(), Some("Graph said no"));
+        assert!(
+            !store
+                .claim_due_schedule("sync:ws", "late", 60_000)
+                .await
+                .unwrap(),
+            "not due for an hour"
+        );
+        // A run that finishes with the next run due now can be taken at once, by anyone.
+        assert!(
+            store
+                .claim_due_schedule("sync:other", "a", 60_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .finish_schedule("sync:other", "a", 0, None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .claim_due_schedule("sync:other", "b", 60_000)
+                .await
+                .unwrap()
+        );
+        // A holder that died: its lease expires and another instance takes over.
+        assert!(store.renew_schedule("sync:other", "b", -1).await.unwrap());
+        assert!(
+            store
+                .claim_due_schedule("sync:other", "c", 60_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .renew_schedule("sync:other", "b", 60_000)
+                .await
+                .unwrap(),
+            "b lost the lease"
+        );
+    }
+);

@@ -1,19 +1,45 @@
-//! `behalf serve`.
+//! `behalf serve`: the HTTP server and the background workers of one instance.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use behalf_config::Config;
 use behalf_server::AppState;
+use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
-use crate::context;
+use crate::sandbox_setup::with_sandbox;
+use crate::wiring;
+use crate::workers::Workers;
 
 pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let store = context::open_store(&config).await?;
+    if args.sandbox.sandbox {
+        // A demo tenant: keep it provisioned, and notice changes made to it within a minute.
+        config.sync.provision = true;
+        if config.sync.interval_secs == 0 || config.sync.interval_secs > 60 {
+            config.sync.interval_secs = 60;
+        }
+    }
+    let sandbox = args.sandbox.clone();
+    with_sandbox(config, &sandbox, |config| async move {
+        serve(config, args.no_workers).await
+    })
+    .await
+}
+
+async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
+    // The vault is opened (and a first master key written) before the address is printed, so a
+    // second instance started after this one is listening shares the key instead of racing for it.
+    let opened = wiring::open(&config).await?;
+    let store = opened.store.clone();
+    let workers = if no_workers {
+        None
+    } else {
+        Workers::new(&config, opened).await?
+    };
     let listener = behalf_server::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -24,14 +50,28 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         println!("behalf listening on http://{addr}");
     }
     tracing::info!(%addr, database = store.backend().name(), "serving");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("stopping: finishing in-flight requests and items");
+        let _ = stop_tx.send(true);
+    });
+    let workers = workers.map(|w| tokio::spawn(w.run(stop_rx.clone())));
+    let mut http_stop = stop_rx;
     behalf_server::serve(
         listener,
         AppState {
             store: store.clone(),
         },
-        shutdown_signal(),
+        async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        },
     )
     .await?;
+    if let Some(workers) = workers {
+        workers.await.context("the background workers panicked")?;
+    }
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -75,3 +75,4 @@ pub async fn start_server(mut command: Command) -> Server {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+pub mod tenant;
