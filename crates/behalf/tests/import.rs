@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use behalf_sandbox::{Knobs, Sandbox, SandboxConfig};
+use behalf_sandbox::{Knobs, PROVISIONING_CLIENT_ID, Sandbox, SandboxConfig, default_apps};
 use common::{behalf, run};
 use serde_json::Value;
 
@@ -15,13 +15,16 @@ struct Env {
 
 impl Env {
     async fn start(users: usize, knobs: Knobs) -> Env {
-        let sandbox = Sandbox::start(SandboxConfig {
+        Env::start_with(SandboxConfig {
             users,
             knobs,
             ..SandboxConfig::default()
         })
         .await
-        .expect("sandbox");
+    }
+
+    async fn start_with(config: SandboxConfig) -> Env {
+        let sandbox = Sandbox::start(config).await.expect("sandbox");
         Env {
             sandbox,
             dir: tempfile::tempdir().expect("tempdir"),
@@ -121,5 +124,62 @@ async fn import_without_credentials_says_what_to_configure() {
         err.contains("behalf login") && err.contains("client_secret"),
         "{err}"
     );
+    env.sandbox.shutdown().await;
+}
+
+/// Test certificates (RSA, with their PKCS#8 keys) kept with the sandbox's conformance tests.
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sandbox/tests/fixtures")
+        .join(name)
+}
+
+/// Certificate client credentials end to end: the app's certificate is registered in the tenant,
+/// `behalf import` signs a client assertion with its key (no secret configured), the sandbox
+/// verifies it, and the import runs; an unregistered certificate is refused with the AADSTS code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_signs_in_with_a_certificate_and_an_unregistered_one_is_refused() {
+    let registered = std::fs::read_to_string(fixture("app-certificate.pem")).expect("fixture");
+    let mut apps = default_apps();
+    for app in &mut apps {
+        if app.client_id == PROVISIONING_CLIENT_ID {
+            app.certificates.push(registered.clone());
+        }
+    }
+    let env = Env::start_with(SandboxConfig {
+        users: 50,
+        apps,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let with_certificate = |name: &str| {
+        let mut c = env.cmd(&["import", "--json"]);
+        c.env_remove("BEHALF_ENTRA__CLIENT_SECRET")
+            .env("BEHALF_ENTRA__CERTIFICATE_FILE", fixture(name));
+        c
+    };
+
+    let mut c = with_certificate("app-certificate.pem");
+    let o = tokio::task::spawn_blocking(move || run(&mut c))
+        .await
+        .expect("join");
+    let full = json_out(&o);
+    assert_eq!(full["users_created"], 50);
+    assert_eq!(full["users_total"], 50);
+
+    let mut c = with_certificate("other-certificate.pem");
+    let o = tokio::task::spawn_blocking(move || run(&mut c))
+        .await
+        .expect("join");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    // Progress lines may come first; the failure itself is one `error:` line naming the code.
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].contains("AADSTS700027") && errors[0].contains("not registered"),
+        "{err}"
+    );
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
     env.sandbox.shutdown().await;
 }

@@ -7,13 +7,15 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine as _;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::certs::{AppCertificate, StoredCertificate, app_certificates};
 use crate::config::Knobs;
 use crate::errors::{Result, SandboxError};
 use crate::state::{Life, Shared};
@@ -30,6 +32,14 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/policy", get(get_policy).patch(patch_policy))
         .route("/sandbox/clock/advance", post(advance_clock))
         .route("/sandbox/save", post(save))
+        .route(
+            "/sandbox/apps/{client_id}/certificates",
+            get(list_certificates).post(add_certificate),
+        )
+        .route(
+            "/sandbox/apps/{client_id}/certificates/{key_id}",
+            axum::routing::delete(remove_certificate),
+        )
 }
 
 /// `GET /sandbox/state`: counts for tests and dashboards.
@@ -259,5 +269,83 @@ async fn save(State(shared): State<Arc<Shared>>) -> Result<StatusCode> {
         .await
         .map_err(|e| SandboxError::Internal(e.to_string()))?
         .map_err(|e| SandboxError::Internal(format!("saving the state file failed: {e}")))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn app_id(shared: &Shared, raw: &str) -> Result<Uuid> {
+    Uuid::parse_str(raw)
+        .ok()
+        .filter(|id| shared.app(*id).is_some())
+        .ok_or_else(|| SandboxError::NotFound(format!("application {raw}")))
+}
+
+/// `GET /sandbox/apps/{clientId}/certificates`: the app's certificates as Graph's `keyCredentials`.
+async fn list_certificates(
+    State(shared): State<Arc<Shared>>,
+    Path(client_id): Path<String>,
+) -> Result<Json<Value>> {
+    let id = app_id(&shared, &client_id)?;
+    let value: Vec<Value> = app_certificates(&shared, id)
+        .iter()
+        .map(AppCertificate::key_credential)
+        .collect();
+    Ok(Json(json!({ "value": value })))
+}
+
+/// `POST /sandbox/apps/{clientId}/certificates` with a PEM body, or `{"key": "<base64 DER>"}`
+/// (Graph's `keyCredential.key`): uploads a public certificate the app may then sign client
+/// assertions with, as "Certificates & secrets" in the Entra admin center does. 201 with the
+/// `keyCredential`; kept in the state file.
+async fn add_certificate(
+    State(shared): State<Arc<Shared>>,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>)> {
+    let id = app_id(&shared, &client_id)?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        SandboxError::BadRequest("The certificate must be PEM or base64 text.".into())
+    })?;
+    let input = if text.trim_start().starts_with('{') {
+        let m = crate::users::parse_body(&body)?;
+        m.get("key")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| SandboxError::BadRequest("'key' (base64 DER) is required.".into()))?
+    } else {
+        text.to_string()
+    };
+    let cert = AppCertificate::parse(&input, Uuid::new_v4())
+        .map_err(|e| SandboxError::BadRequest(format!("Invalid certificate: {e}.")))?;
+    if app_certificates(&shared, id)
+        .iter()
+        .any(|c| c.x5t_s256 == cert.x5t_s256)
+    {
+        return Err(SandboxError::BadRequest(
+            "Upload a certificate with a unique key: this one is already registered on the application.".into(),
+        ));
+    }
+    shared.write().app_certificates.push(StoredCertificate {
+        client_id: id,
+        key_id: cert.key_id,
+        der: base64::engine::general_purpose::STANDARD.encode(&cert.der),
+    });
+    Ok((StatusCode::CREATED, Json(cert.key_credential())))
+}
+
+/// `DELETE /sandbox/apps/{clientId}/certificates/{keyId}`: removes a certificate registered at
+/// run time (configured ones stay): assertions signed with it are refused from then on.
+async fn remove_certificate(
+    State(shared): State<Arc<Shared>>,
+    Path((client_id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let id = app_id(&shared, &client_id)?;
+    let key = Uuid::parse_str(&key_id).map_err(|_| SandboxError::NotFound(key_id.clone()))?;
+    let mut dir = shared.write();
+    let before = dir.app_certificates.len();
+    dir.app_certificates
+        .retain(|c| !(c.client_id == id && c.key_id == key));
+    if dir.app_certificates.len() == before {
+        return Err(SandboxError::NotFound(key_id));
+    }
     Ok(StatusCode::NO_CONTENT)
 }

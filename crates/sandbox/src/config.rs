@@ -32,6 +32,11 @@ pub struct AppRegistration {
     pub app_roles: Vec<String>,
     /// Delegated permissions consented for this app (the `scp` claim of user tokens).
     pub delegated_scopes: Vec<String>,
+    /// Public certificates (PEM, or base64 DER as Graph's `keyCredential.key`) the app may sign
+    /// client assertions with. More can be added while the sandbox runs:
+    /// `POST /sandbox/apps/{clientId}/certificates`.
+    #[serde(default)]
+    pub certificates: Vec<String>,
 }
 
 /// How `excludeCredentials` ids are written in creationOptions: Graph v1.0 documents base64url;
@@ -154,6 +159,7 @@ pub fn default_apps() -> Vec<AppRegistration> {
                 "Policy.Read.All",
             ]),
             delegated_scopes: Vec::new(),
+            certificates: Vec::new(),
         },
         AppRegistration {
             name: "Directory Reader".into(),
@@ -161,6 +167,7 @@ pub fn default_apps() -> Vec<AppRegistration> {
             client_secret: Some(READER_CLIENT_SECRET.into()),
             app_roles: strings(&["User.Read.All"]),
             delegated_scopes: Vec::new(),
+            certificates: Vec::new(),
         },
         AppRegistration {
             name: "Behalf CLI".into(),
@@ -175,6 +182,7 @@ pub fn default_apps() -> Vec<AppRegistration> {
                 "Policy.ReadWrite.AuthenticationMethod",
                 "offline_access",
             ]),
+            certificates: Vec::new(),
         },
     ]
 }

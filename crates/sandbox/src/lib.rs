@@ -16,6 +16,7 @@
 
 mod admin;
 mod authmethods;
+mod certs;
 mod config;
 mod delta;
 mod errors;
@@ -117,7 +118,28 @@ impl Sandbox {
                 .await
                 .map_err(|e| StartError::Config(e.to_string()))?,
         };
-        let shared = Arc::new(state::new_shared(&config, base_url, dir, cas, origin));
+        let mut config_certificates = Vec::new();
+        for app in &config.apps {
+            for (i, pem) in app.certificates.iter().enumerate() {
+                let cert = certs::AppCertificate::parse(pem, Uuid::new_v4()).map_err(|e| {
+                    StartError::Config(format!(
+                        "certificate {} of app '{}' ({}): {e}",
+                        i + 1,
+                        app.name,
+                        app.client_id
+                    ))
+                })?;
+                config_certificates.push((app.client_id, cert));
+            }
+        }
+        let shared = Arc::new(state::new_shared(
+            &config,
+            base_url,
+            dir,
+            cas,
+            origin,
+            config_certificates,
+        ));
         if config.state_file.is_some() {
             shared.dirty.store(true, Ordering::Relaxed);
         }

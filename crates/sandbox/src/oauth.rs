@@ -1,5 +1,6 @@
 //! The Microsoft identity platform's v2.0 token endpoint, as far as Behalf uses it: client
-//! credentials with a secret, the device authorization grant, and refresh tokens
+//! credentials with a secret or a certificate assertion (verified in [`crate::certs`]), the
+//! device authorization grant, and refresh tokens
 //! (<https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow>,
 //! <https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code>).
 //!
@@ -23,6 +24,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::certs;
 use crate::errors::{Result, SandboxError};
 use crate::state::{DeviceCode, RefreshGrant, Shared, Stats};
 
@@ -281,11 +283,35 @@ fn client_of<'a>(
     })
 }
 
-/// A confidential client must authenticate; a public client must not use client credentials.
-fn check_secret(app: &crate::AppRegistration, form: &HashMap<String, String>) -> Result<()> {
+/// Whether the app has a credential (secret or certificate): a confidential client must then
+/// authenticate with one of them; a public client has none and must present none.
+fn is_confidential(shared: &Shared, app: &crate::AppRegistration) -> bool {
+    app.client_secret.is_some() || !certs::app_certificates(shared, app.client_id).is_empty()
+}
+
+/// Client authentication of a token request: a certificate assertion
+/// (<https://learn.microsoft.com/entra/identity-platform/certificate-credentials>) or a secret.
+fn authenticate_client(
+    shared: &Shared,
+    app: &crate::AppRegistration,
+    form: &HashMap<String, String>,
+) -> Result<()> {
+    let assertion =
+        form.contains_key("client_assertion") || form.contains_key("client_assertion_type");
+    if assertion {
+        if !is_confidential(shared, app) {
+            return Err(SandboxError::aad(
+                StatusCode::BAD_REQUEST,
+                "invalid_client",
+                700025,
+                "AADSTS700025: Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+            ));
+        }
+        return certs::verify_assertion(shared, app.client_id, form);
+    }
     match (&app.client_secret, form.get("client_secret")) {
         (Some(expected), Some(given)) if expected == given => Ok(()),
-        (Some(_), Some(_)) => Err(SandboxError::aad(
+        (_, Some(_)) if is_confidential(shared, app) => Err(SandboxError::aad(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000215,
@@ -294,13 +320,13 @@ fn check_secret(app: &crate::AppRegistration, form: &HashMap<String, String>) ->
                 app.client_id
             ),
         )),
-        (Some(_), None) => Err(SandboxError::aad(
+        (_, None) if is_confidential(shared, app) => Err(SandboxError::aad(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000218,
             "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         )),
-        (None, _) => Ok(()),
+        _ => Ok(()),
     }
 }
 
@@ -362,7 +388,8 @@ pub(crate) async fn token(
 
 fn client_credentials(shared: &Shared, form: &HashMap<String, String>) -> Result<Json<Value>> {
     let app = client_of(shared, form)?;
-    if app.client_secret.is_none() {
+    authenticate_client(shared, app, form)?;
+    if !is_confidential(shared, app) {
         return Err(SandboxError::aad(
             StatusCode::BAD_REQUEST,
             "invalid_client",
@@ -370,7 +397,6 @@ fn client_credentials(shared: &Shared, form: &HashMap<String, String>) -> Result
             "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         ));
     }
-    check_secret(app, form)?;
     let scope = form.get("scope").map(String::as_str).unwrap_or("");
     if scope != format!("{GRAPH_AUDIENCE}/.default") && scope != format!("{GRAPH_APP_ID}/.default")
     {
@@ -473,7 +499,7 @@ pub(crate) async fn devicecode(
 
 fn device_code_grant(shared: &Shared, form: &HashMap<String, String>) -> Result<Json<Value>> {
     let app = client_of(shared, form)?;
-    check_secret(app, form)?;
+    authenticate_client(shared, app, form)?;
     let code = form.get("device_code").cloned().unwrap_or_default();
     let now = shared.clock.now_secs();
     let mut eph = shared.eph();
@@ -574,7 +600,7 @@ fn issue_user_tokens(
 
 fn refresh_grant(shared: &Shared, form: &HashMap<String, String>) -> Result<Json<Value>> {
     let app = client_of(shared, form)?;
-    check_secret(app, form)?;
+    authenticate_client(shared, app, form)?;
     let rt = form.get("refresh_token").cloned().unwrap_or_default();
     // Refresh tokens rotate: the old one is consumed.
     let grant = shared.eph().refresh.remove(&rt);

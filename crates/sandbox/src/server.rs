@@ -208,6 +208,7 @@ async fn request_ids(req: Request, next: Next) -> Response {
                     "timestamp": ts,
                     "trace_id": request_id,
                     "correlation_id": client_request_id,
+                    "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
                 })
                 .to_string(),
             )

@@ -136,6 +136,9 @@ pub(crate) struct Directory {
     pub policy: Fido2Policy,
     /// HMAC key for access tokens: persisted so tokens stay valid across restarts.
     pub token_key: Vec<u8>,
+    /// App certificates registered while the sandbox ran (the configured ones are not stored).
+    #[serde(default)]
+    pub app_certificates: Vec<crate::certs::StoredCertificate>,
     #[serde(skip)]
     pub user_by_id: HashMap<Uuid, u32>,
     #[serde(skip)]
@@ -317,6 +320,8 @@ pub(crate) struct Shared {
     pub domain: String,
     pub base_url: String,
     pub apps: Vec<AppRegistration>,
+    /// The configured apps' certificates, parsed once at start.
+    pub config_certificates: Vec<(Uuid, crate::certs::AppCertificate)>,
     pub token_lifetime_secs: i64,
     pub device_code_lifetime_secs: i64,
     pub device_code_interval_secs: i64,
@@ -397,6 +402,7 @@ pub(crate) fn new_shared(
     dir: Directory,
     cas: Option<AttestationCaList>,
     origin: url::Url,
+    config_certificates: Vec<(Uuid, crate::certs::AppCertificate)>,
 ) -> Shared {
     let webauthn = WebauthnCore::new_unsafe_experts_only(
         "Microsoft",
@@ -411,6 +417,7 @@ pub(crate) fn new_shared(
         domain: cfg.domain.clone(),
         base_url,
         apps: cfg.apps.clone(),
+        config_certificates,
         token_lifetime_secs: cfg.token_lifetime_secs,
         device_code_lifetime_secs: cfg.device_code_lifetime_secs,
         device_code_interval_secs: cfg.device_code_interval_secs,

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod authenticator;
+mod certificates;
 mod common;
 mod delta;
 mod groups;
