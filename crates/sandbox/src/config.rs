@@ -73,6 +73,14 @@ pub struct Knobs {
     pub write_budget: u32,
     pub write_window_ms: u64,
     pub exclude_credentials_encoding: CredentialIdEncoding,
+    /// At most this many `members@delta` entries per `/groups/delta` page: a bigger group is
+    /// spread over several pages, the same group coming back with the next members, as Graph
+    /// does (<https://learn.microsoft.com/graph/delta-query-groups>).
+    pub delta_members_per_page: usize,
+    /// Answer delta rounds as if every request said `Prefer: return=minimal`: changed objects
+    /// carry only `id` and the properties that changed, the least Graph promises ("at least the
+    /// properties that have been updated", <https://learn.microsoft.com/graph/delta-query-overview>).
+    pub delta_return_minimal: bool,
 }
 
 impl Default for Knobs {
@@ -89,6 +97,8 @@ impl Default for Knobs {
             write_budget: 3_000,
             write_window_ms: 150_000,
             exclude_credentials_encoding: CredentialIdEncoding::Base64Url,
+            delta_members_per_page: 1_000,
+            delta_return_minimal: false,
         }
     }
 }

@@ -1,13 +1,29 @@
 //! Delta queries for users and groups (<https://learn.microsoft.com/graph/delta-query-overview>,
-//! <https://learn.microsoft.com/graph/api/user-delta>, <https://learn.microsoft.com/graph/api/group-delta>).
+//! <https://learn.microsoft.com/graph/api/user-delta>, <https://learn.microsoft.com/graph/api/group-delta>,
+//! <https://learn.microsoft.com/graph/delta-query-groups>).
 //!
 //! A round starts at a change-log position `to` (the log length when the round began). The first
 //! round walks every active object that existed then; later rounds report each object touched by
-//! changes in `(from, to]` once, with its current state. Pages carry `@odata.nextLink`; the last
-//! page carries `@odata.deltaLink` whose token is `to`. A write during a round lands after `to` and
-//! is reported by the next round, so nothing is lost under concurrent writes (at worst an object
-//! is reported twice, which delta clients must tolerate anyway). Removed objects carry
-//! `@removed.reason`: `changed` for a soft delete (restorable), `deleted` for a permanent one.
+//! changes in `(from, to]`. Pages carry `@odata.nextLink`; the last page carries
+//! `@odata.deltaLink` whose token is `to`. A write during a round lands after `to` and is reported
+//! by the next round, so nothing is lost under concurrent writes (at worst an object is reported
+//! twice, which delta clients must tolerate anyway).
+//!
+//! What Microsoft documents, and this emulates:
+//! - Removed objects carry `@removed.reason`: `changed` for a soft delete (restorable from deleted
+//!   items), `deleted` for a permanent one.
+//! - Objects carry the properties of the round's `$select` (or the default set). A property that
+//!   is not set (null) is left out unless it changed to null in the round ("If the property has
+//!   never been set before it will not be included"); a change to a property that is not selected
+//!   does not bring the object into the round at all.
+//! - With `Prefer: return=minimal` (or the `delta_return_minimal` knob) a changed object carries
+//!   only `id` and the selected properties that changed; a new (or restored) one is whole
+//!   ("Updated instances are represented by their id with at least the properties that have been
+//!   updated").
+//! - Groups carry `members@delta` (when members are selected, or without `$select`): all members
+//!   in the first round, added ones and `@removed` ones later. A user deleted is a member removed.
+//!   A group with more member changes than fit on a page comes back on the next page(s) with the
+//!   same properties and the next members, so a client must merge a group's pages.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,8 +39,86 @@ use crate::errors::{Result, SandboxError};
 use crate::oauth::Caller;
 use crate::odata::{self, Query};
 use crate::server::ApiVersion;
-use crate::state::{Change, Directory, Life, Shared};
+use crate::state::{Change, Directory, Group, Life, Shared, User};
 use crate::{groups, users};
+
+/// User properties whose changes are tracked (bit `i` = `USER_TRACKED[i]`).
+pub(crate) const USER_TRACKED: &[&str] = &[
+    "displayName",
+    "givenName",
+    "surname",
+    "mail",
+    "department",
+    "jobTitle",
+    "officeLocation",
+    "userPrincipalName",
+    "accountEnabled",
+    "mailNickname",
+];
+/// Group properties whose changes are tracked (bit `i` = `GROUP_TRACKED[i]`).
+pub(crate) const GROUP_TRACKED: &[&str] = &["displayName", "description", "mailNickname"];
+/// Graph's default group properties (no `$select`); `members` is tracked by default too.
+const GROUP_DEFAULT_PROPS: &[&str] = &[
+    "displayName",
+    "description",
+    "mailNickname",
+    "mailEnabled",
+    "securityEnabled",
+    "groupTypes",
+    "createdDateTime",
+];
+
+fn bit(tracked: &[&str], name: &str) -> Option<u16> {
+    tracked
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case(name))
+        .map(|i| 1 << i)
+}
+
+fn mask(tracked: &[&str], names: &[(&str, bool)]) -> u16 {
+    names
+        .iter()
+        .filter(|(_, changed)| *changed)
+        .filter_map(|(n, _)| bit(tracked, n))
+        .fold(0, |m, b| m | b)
+}
+
+/// Which tracked properties differ between two states of a user.
+pub(crate) fn user_changes(before: &User, after: &User, upn_changed: bool) -> u16 {
+    mask(
+        USER_TRACKED,
+        &[
+            ("displayName", before.display_name != after.display_name),
+            ("givenName", before.given_name != after.given_name),
+            ("surname", before.surname != after.surname),
+            ("mail", before.mail != after.mail),
+            ("department", before.department != after.department),
+            ("jobTitle", before.job_title != after.job_title),
+            (
+                "officeLocation",
+                before.office_location != after.office_location,
+            ),
+            ("userPrincipalName", upn_changed),
+            (
+                "accountEnabled",
+                before.account_enabled != after.account_enabled,
+            ),
+            ("mailNickname", before.mail_nickname != after.mail_nickname),
+        ],
+    )
+}
+
+/// Which tracked properties differ between two states of a group.
+pub(crate) fn group_changes(before: &Group, after: &Group) -> u16 {
+    mask(
+        GROUP_TRACKED,
+        &[
+            ("displayName", before.display_name != after.display_name),
+            ("description", before.description != after.description),
+            ("mailNickname", before.mail_nickname != after.mail_nickname),
+        ],
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Kind {
@@ -46,50 +140,98 @@ struct Token {
     /// Object count when the initial round began.
     n: usize,
     s: Option<Vec<String>>,
+    /// The group at `p` was cut after this member (user position): resume after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<u32>,
 }
 
-fn max_page(headers: &HeaderMap) -> usize {
-    // `Prefer: odata.maxpagesize=N` is how Graph lets clients size delta pages.
-    headers
+/// The `Prefer` preferences of a request: `odata.maxpagesize=N` and `return=minimal`.
+fn preferences(headers: &HeaderMap) -> (usize, bool) {
+    let prefs: Vec<String> = headers
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
+    let size = prefs
+        .iter()
         .find_map(|p| {
-            p.trim()
-                .strip_prefix("odata.maxpagesize=")
+            p.strip_prefix("odata.maxpagesize=")
                 .and_then(|n| n.trim().parse::<usize>().ok())
         })
-        .map_or(200, |n| n.clamp(1, 999))
+        .map_or(200, |n| n.clamp(1, 999));
+    let minimal = prefs.iter().any(|p| p.replace(' ', "") == "return=minimal");
+    (size, minimal)
 }
 
-fn touched(dir: &Directory, k: Kind, from: usize, to: usize) -> Vec<u32> {
-    let mut t: Vec<u32> = dir.changes[from.min(to)..to]
-        .iter()
-        .filter_map(|c| match (k, c) {
-            (Kind::Users, Change::User(u)) => Some(*u),
-            (Kind::Groups, Change::Group(g)) | (Kind::Groups, Change::Member { group: g, .. }) => {
-                Some(*g)
+/// What a round's changes did to one object.
+#[derive(Debug, Default, Clone)]
+struct Touch {
+    /// Created, deleted or restored: the object is reported whole (or as removed).
+    whole: bool,
+    /// Tracked properties changed.
+    props: u16,
+    /// Groups: user position → added (true) or removed, the last change winning.
+    members: BTreeMap<u32, bool>,
+}
+
+fn touches(dir: &Directory, k: Kind, from: usize, to: usize) -> BTreeMap<u32, Touch> {
+    let mut out: BTreeMap<u32, Touch> = BTreeMap::new();
+    for c in &dir.changes[from.min(to)..to] {
+        match (k, *c) {
+            (Kind::Users, Change::User(u)) | (Kind::Groups, Change::Group(u)) => {
+                out.entry(u).or_default().whole = true;
             }
-            _ => None,
-        })
-        .collect();
-    t.sort_unstable();
-    t.dedup();
-    t
+            (Kind::Users, Change::UserProps { user, props })
+            | (Kind::Groups, Change::GroupProps { group: user, props }) => {
+                out.entry(user).or_default().props |= props;
+            }
+            (Kind::Groups, Change::Member { group, user, added }) => {
+                out.entry(group).or_default().members.insert(user, added);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The tracked-property bits `select` (or the default set) covers.
+fn selected_mask(tracked: &[&str], select: Option<&[String]>, defaults: &[&str]) -> u16 {
+    let names: Vec<&str> = match select {
+        Some(sel) => sel.iter().map(String::as_str).collect(),
+        None => defaults.to_vec(),
+    };
+    names
+        .iter()
+        .filter_map(|n| bit(tracked, n))
+        .fold(0, |m, b| m | b)
+}
+
+fn wants_members(select: Option<&[String]>) -> bool {
+    select.is_none_or(|s| s.iter().any(|p| p.eq_ignore_ascii_case("members")))
 }
 
 fn removed(id: &uuid::Uuid, reason: &str) -> Value {
     json!({"id": id, "@removed": {"reason": reason}})
 }
 
-fn user_entry(dir: &Directory, pos: u32, select: Option<&[String]>) -> Value {
-    let u = &dir.users[pos as usize];
-    match u.life {
-        Life::Active => users::user_json(u, select),
-        Life::SoftDeleted { .. } => removed(&u.id, "changed"),
-        Life::Purged => removed(&u.id, "deleted"),
-    }
+/// Keeps what delta sends of a projected object: `changed` is `None` for a whole object (every
+/// set property), else the changed bits (set properties plus those changed to null; with
+/// `minimal`, only the changed ones).
+fn trim(v: &mut Value, tracked: &[&str], changed: Option<u16>, minimal: bool) {
+    let Value::Object(m) = v else { return };
+    m.retain(|k, val| {
+        if k == "id" || k.starts_with('@') {
+            return true;
+        }
+        let did_change = changed.is_some_and(|c| bit(tracked, k).is_some_and(|b| c & b != 0));
+        match changed {
+            None => !val.is_null(),
+            Some(_) if minimal => did_change,
+            Some(_) => !val.is_null() || did_change,
+        }
+    });
 }
 
 fn member_ref(dir: &Directory, user: u32, added: bool) -> Value {
@@ -100,45 +242,10 @@ fn member_ref(dir: &Directory, user: u32, added: bool) -> Value {
     v
 }
 
-fn group_entry(
-    dir: &Directory,
-    pos: u32,
-    select: Option<&[String]>,
-    window: Option<(usize, usize)>,
-) -> Value {
-    let g = &dir.groups[pos as usize];
-    if g.life != Life::Active {
-        return removed(&g.id, "deleted");
-    }
-    let mut v = groups::group_json(g, select);
-    let wants_members = select.is_none_or(|s| s.iter().any(|p| p.eq_ignore_ascii_case("members")));
-    if wants_members {
-        let members: Vec<Value> = match window {
-            None => g
-                .members
-                .iter()
-                .filter(|u| dir.users[**u as usize].life == Life::Active)
-                .map(|u| member_ref(dir, *u, true))
-                .collect(),
-            Some((from, to)) => {
-                let mut net: BTreeMap<u32, bool> = BTreeMap::new();
-                for c in &dir.changes[from.min(to)..to] {
-                    if let Change::Member { group, user, added } = c
-                        && *group == pos
-                    {
-                        net.insert(*user, *added);
-                    }
-                }
-                net.into_iter()
-                    .map(|(u, added)| member_ref(dir, u, added))
-                    .collect()
-            }
-        };
-        if window.is_none() || !members.is_empty() {
-            v["members@delta"] = Value::Array(members);
-        }
-    }
-    v
+/// One page of a round being built.
+struct PageOut {
+    value: Vec<Value>,
+    members: usize,
 }
 
 fn delta(
@@ -149,7 +256,10 @@ fn delta(
     raw: Option<&str>,
 ) -> Result<Value> {
     let q = Query::parse(raw);
-    let size = max_page(headers);
+    let (size, prefer_minimal) = preferences(headers);
+    let knobs = shared.knobs();
+    let minimal = prefer_minimal || knobs.delta_return_minimal;
+    let member_budget = knobs.delta_members_per_page.max(1);
     let dir = shared.read();
     let now = dir.changes.len();
     let objects = match k {
@@ -168,6 +278,7 @@ fn delta(
                 p: 0,
                 n: 0,
                 s: q.select(),
+                m: None,
             }
         } else {
             let d = odata::decode_token::<Token>(t)?;
@@ -178,6 +289,7 @@ fn delta(
                 p: 0,
                 n: 0,
                 s: d.s,
+                m: None,
             }
         }
     } else {
@@ -188,6 +300,7 @@ fn delta(
             p: 0,
             n: objects,
             s: q.select(),
+            m: None,
         }
     };
     if token.k != k || token.to > now {
@@ -196,40 +309,125 @@ fn delta(
         ));
     }
     let select = token.s.as_deref();
-    let (value, next_p): (Vec<Value>, Option<usize>) = match token.from {
+    let with_members = k == Kind::Groups && wants_members(select);
+    let mut page = PageOut {
+        value: Vec::with_capacity(size.min(64)),
+        members: 0,
+    };
+    let mut p = token.p;
+    let mut cursor = token.m;
+    let end;
+    match token.from {
         None => {
-            let end = token.n.min(objects);
-            let mut out = Vec::with_capacity(size);
-            let mut p = token.p;
-            while p < end && out.len() < size {
+            end = token.n.min(objects);
+            while p < end && page.value.len() < size {
                 match k {
-                    Kind::Users if dir.users[p].life == Life::Active => {
-                        out.push(users::user_json(&dir.users[p], select))
+                    Kind::Users => {
+                        let u = &dir.users[p];
+                        if u.life == Life::Active {
+                            let mut e = users::user_json(u, select);
+                            trim(&mut e, USER_TRACKED, None, false);
+                            page.value.push(e);
+                        }
+                        p += 1;
                     }
-                    Kind::Groups if dir.groups[p].life == Life::Active => {
-                        out.push(group_entry(&dir, p as u32, select, None))
+                    Kind::Groups => {
+                        let g = &dir.groups[p];
+                        if g.life != Life::Active {
+                            p += 1;
+                            cursor = None;
+                            continue;
+                        }
+                        let mut e = groups::group_json(g, select);
+                        trim(&mut e, GROUP_TRACKED, None, false);
+                        if !with_members {
+                            page.value.push(e);
+                            p += 1;
+                            continue;
+                        }
+                        let start = cursor.map_or(0, |c| g.members.partition_point(|m| *m <= c));
+                        let pending: Vec<(u32, bool)> = g.members[start..]
+                            .iter()
+                            .filter(|u| dir.users[**u as usize].life == Life::Active)
+                            .take(member_budget - page.members + 1)
+                            .map(|u| (*u, true))
+                            .collect();
+                        if !add_group(&dir, &mut page, e, &pending, member_budget, &mut cursor) {
+                            break;
+                        }
+                        if cursor.is_none() {
+                            p += 1;
+                        } else {
+                            break;
+                        }
                     }
-                    _ => {}
                 }
-                p += 1;
             }
-            (out, (p < end).then_some(p))
         }
         Some(from) => {
-            let t = touched(&dir, k, from, token.to);
-            let slice = &t[token.p.min(t.len())..];
-            let out = slice
-                .iter()
-                .take(size)
-                .map(|pos| match k {
-                    Kind::Users => user_entry(&dir, *pos, select),
-                    Kind::Groups => group_entry(&dir, *pos, select, Some((from, token.to))),
+            let user_sel = selected_mask(USER_TRACKED, select, users::DEFAULT_PROPS);
+            let group_sel = selected_mask(GROUP_TRACKED, select, GROUP_DEFAULT_PROPS);
+            // The objects this round reports, in position order (stable across its pages).
+            let list: Vec<(u32, Touch)> = touches(&dir, k, from, token.to)
+                .into_iter()
+                .filter(|(_, t)| match k {
+                    Kind::Users => t.whole || t.props & user_sel != 0,
+                    Kind::Groups => {
+                        t.whole
+                            || t.props & group_sel != 0
+                            || (with_members && !t.members.is_empty())
+                    }
                 })
                 .collect();
-            let p = token.p + slice.len().min(size);
-            (out, (p < t.len()).then_some(p))
+            end = list.len();
+            while p < end && page.value.len() < size {
+                let (pos, t) = &list[p];
+                let changed = (!t.whole).then_some(t.props);
+                match k {
+                    Kind::Users => {
+                        let u = &dir.users[*pos as usize];
+                        page.value.push(match u.life {
+                            Life::Active => {
+                                let mut e = users::user_json(u, select);
+                                trim(&mut e, USER_TRACKED, changed, minimal);
+                                e
+                            }
+                            Life::SoftDeleted { .. } => removed(&u.id, "changed"),
+                            Life::Purged => removed(&u.id, "deleted"),
+                        });
+                        p += 1;
+                    }
+                    Kind::Groups => {
+                        let g = &dir.groups[*pos as usize];
+                        if g.life != Life::Active {
+                            page.value.push(removed(&g.id, "deleted"));
+                            p += 1;
+                            continue;
+                        }
+                        let mut e = groups::group_json(g, select);
+                        trim(&mut e, GROUP_TRACKED, changed, minimal);
+                        let pending: Vec<(u32, bool)> = if with_members {
+                            t.members
+                                .range(cursor.map_or(0, |c| c.saturating_add(1))..)
+                                .take(member_budget - page.members + 1)
+                                .map(|(u, a)| (*u, *a))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        if !add_group(&dir, &mut page, e, &pending, member_budget, &mut cursor) {
+                            break;
+                        }
+                        if cursor.is_none() {
+                            p += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
         }
-    };
+    }
     drop(dir);
     let entity = match k {
         Kind::Users => "users",
@@ -237,25 +435,58 @@ fn delta(
     };
     let base = format!("{}/{entity}/delta()", shared.graph_base(v.as_str()));
     let mut body =
-        json!({"@odata.context": users::context(shared, v, entity, select), "value": value});
-    match next_p {
-        Some(p) => {
-            let t = odata::encode_token(&Token { p, ..token });
-            body["@odata.nextLink"] = json!(format!("{base}?$skiptoken={t}"));
-        }
-        None => {
-            let t = odata::encode_token(&Token {
-                k,
-                from: None,
-                to: token.to,
-                p: 0,
-                n: 0,
-                s: token.s,
-            });
-            body["@odata.deltaLink"] = json!(format!("{base}?$deltatoken={t}"));
-        }
+        json!({"@odata.context": users::context(shared, v, entity, select), "value": page.value});
+    if p < end {
+        let t = odata::encode_token(&Token {
+            p,
+            m: cursor,
+            ..token
+        });
+        body["@odata.nextLink"] = json!(format!("{base}?$skiptoken={t}"));
+    } else {
+        let t = odata::encode_token(&Token {
+            k,
+            from: None,
+            to: token.to,
+            p: 0,
+            n: 0,
+            s: token.s,
+            m: None,
+        });
+        body["@odata.deltaLink"] = json!(format!("{base}?$deltatoken={t}"));
     }
     Ok(body)
+}
+
+/// Puts a group on the page with as many of its `pending` member changes (in position order) as
+/// the page has room for. Returns false, adding nothing, when the page has no room left for a
+/// member (the group then starts the next page). Leaves `cursor` at the last member sent when
+/// some remain for the next page, else `None`.
+fn add_group(
+    dir: &Directory,
+    page: &mut PageOut,
+    mut entry: Value,
+    pending: &[(u32, bool)],
+    budget: usize,
+    cursor: &mut Option<u32>,
+) -> bool {
+    let room = budget - page.members;
+    if !pending.is_empty() && room == 0 {
+        return false;
+    }
+    let take = pending.len().min(room);
+    if take > 0 {
+        entry["members@delta"] = Value::Array(
+            pending[..take]
+                .iter()
+                .map(|(u, added)| member_ref(dir, *u, *added))
+                .collect(),
+        );
+    }
+    page.members += take;
+    page.value.push(entry);
+    *cursor = (take < pending.len()).then(|| pending[take - 1].0);
+    true
 }
 
 /// `GET /users/delta`

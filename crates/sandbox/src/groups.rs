@@ -209,6 +209,7 @@ pub(crate) async fn update(
     let m = users::parse_body(&body)?;
     let mut dir = shared.write();
     let pos = lookup(&dir, &key)?;
+    let before = dir.groups[pos as usize].clone();
     let g = &mut dir.groups[pos as usize];
     if let Some(s) = m.get("displayName").and_then(Value::as_str) {
         g.display_name = s.to_string();
@@ -219,7 +220,10 @@ pub(crate) async fn update(
     if let Some(s) = m.get("mailNickname").and_then(Value::as_str) {
         g.mail_nickname = s.to_string();
     }
-    dir.log(Change::Group(pos));
+    let props = crate::delta::group_changes(&before, &dir.groups[pos as usize]);
+    if props != 0 {
+        dir.log(Change::GroupProps { group: pos, props });
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -63,9 +63,26 @@ pub(crate) struct Group {
 /// One entry of the change log; its position + 1 is its sequence number.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) enum Change {
+    /// The whole user: created, deleted (soft or for good) or restored.
     User(u32),
+    /// A group created or deleted.
     Group(u32),
-    Member { group: u32, user: u32, added: bool },
+    Member {
+        group: u32,
+        user: u32,
+        added: bool,
+    },
+    /// Properties of a user changed (bits of [`crate::delta::USER_TRACKED`]), for delta's
+    /// `$select` tracking and `Prefer: return=minimal`.
+    UserProps {
+        user: u32,
+        props: u16,
+    },
+    /// Properties of a group changed (bits of [`crate::delta::GROUP_TRACKED`]).
+    GroupProps {
+        group: u32,
+        props: u16,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

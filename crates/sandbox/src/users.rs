@@ -336,9 +336,11 @@ pub(crate) async fn update(
     let m = parse_body(&body)?;
     let mut dir = shared.write();
     let pos = lookup(&dir, &key)?;
+    let mut upn_changed = false;
     if let Some(upn) = opt_str(&m, "userPrincipalName")? {
         check_upn(&dir, &shared.domain, &upn, Some(pos))?;
         let old = dir.users[pos as usize].upn.to_lowercase();
+        upn_changed = dir.users[pos as usize].upn != upn;
         dir.user_by_upn.remove(&old);
         dir.user_by_upn.insert(upn.to_lowercase(), pos);
         dir.users[pos as usize].upn = upn;
@@ -369,8 +371,12 @@ pub(crate) async fn update(
             *field = opt_str(&m, k)?;
         }
     }
+    let props = crate::delta::user_changes(&dir.users[pos as usize], &u, upn_changed);
     dir.users[pos as usize] = u;
-    dir.log(Change::User(pos));
+    // A PATCH that changes nothing is no change: delta does not report it.
+    if props != 0 {
+        dir.log(Change::UserProps { user: pos, props });
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -386,7 +392,25 @@ pub(crate) async fn delete(
     let pos = lookup(&dir, &key)?;
     dir.users[pos as usize].life = Life::SoftDeleted { at: now };
     dir.log(Change::User(pos));
+    // Deleting a user takes it out of its groups: group delta reports the member `@removed`
+    // ("either by removing the membership or by deleting the user object itself",
+    // https://learn.microsoft.com/graph/delta-query-groups). The positions stay in the member
+    // lists so that a restore brings the memberships back.
+    log_memberships(&mut dir, pos, false);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Logs a membership change of `user` in every group that lists it.
+fn log_memberships(dir: &mut Directory, user: u32, added: bool) {
+    let groups: Vec<u32> = (0..dir.groups.len() as u32)
+        .filter(|g| {
+            let g = &dir.groups[*g as usize];
+            g.life == Life::Active && g.members.binary_search(&user).is_ok()
+        })
+        .collect();
+    for group in groups {
+        dir.log(Change::Member { group, user, added });
+    }
 }
 
 /// `GET /directory/deletedItems/microsoft.graph.user`
@@ -448,19 +472,11 @@ pub(crate) async fn purge(
         }
     }
     dir.taps.remove(&pos);
-    let groups: Vec<u32> = (0..dir.groups.len() as u32)
-        .filter(|g| dir.groups[*g as usize].members.binary_search(&pos).is_ok())
-        .collect();
-    for g in groups {
-        let members = &mut dir.groups[g as usize].members;
-        if let Ok(i) = members.binary_search(&pos) {
-            members.remove(i);
+    // Its memberships were reported removed when it was deleted; now they are gone for good.
+    for g in &mut dir.groups {
+        if let Ok(i) = g.members.binary_search(&pos) {
+            g.members.remove(i);
         }
-        dir.log(Change::Member {
-            group: g,
-            user: pos,
-            added: false,
-        });
     }
     dir.log(Change::User(pos));
     Ok(StatusCode::NO_CONTENT)
@@ -478,6 +494,7 @@ pub(crate) async fn restore(
     let pos = deleted_user(&dir, &key)?;
     dir.users[pos as usize].life = Life::Active;
     dir.log(Change::User(pos));
+    log_memberships(&mut dir, pos, true);
     let mut body = user_json(&dir.users[pos as usize], None);
     body["@odata.context"] = json!(context(&shared, v, "directoryObjects/$entity", None));
     Ok(Json(body))
