@@ -783,3 +783,6 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         &self.inner
     }
 }
+
+#[cfg(test)]
+mod tests;
