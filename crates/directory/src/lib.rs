@@ -12,13 +12,24 @@
 //! deprovisioning by the store), soft-deleted (`@removed.reason = changed`) and hard-deleted
 //! (`deleted`) users (marked removed, kept for their passkeys and events), groups created, renamed
 //! or deleted, and `members@delta`.
+//!
+//! Two things Microsoft documents shape how a round is read
+//! (<https://learn.microsoft.com/graph/delta-query-overview>, <https://learn.microsoft.com/graph/delta-query-groups>):
+//! - A changed user may carry only some properties ("at least the properties that have been
+//!   updated"; only those with `Prefer: return=minimal`), and a property left out is unchanged:
+//!   a delta entry is laid over the stored user, never taken for the whole user. (The first round
+//!   sends whole users, with unset properties left out, so there a missing property is null.)
+//! - A group with many member changes comes back on several pages, each time with the next
+//!   members: the group is written once per round and every page's members are applied.
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use behalf_domain::{ConnectionKind, GroupDraft, NewEvent, Outcome, Upn, UserDraft, WorkspaceId};
-use behalf_graph::{GraphClient, GraphError, GraphUser, GroupChange, UserChange};
+use behalf_domain::{
+    ConnectionKind, GroupDraft, NewEvent, Outcome, Upn, User, UserDraft, WorkspaceId,
+};
+use behalf_graph::{GraphClient, GraphError, GraphUser, GroupChange, UserChange, UserFields};
 use behalf_store::{ConnectionTarget, MembershipChange, Store, StoreError};
 use serde::Serialize;
 
@@ -133,6 +144,7 @@ pub async fn import(
         graph,
         workspace: workspace.id,
         connection: connection.id,
+        mode,
         progress,
     };
 
@@ -187,6 +199,7 @@ struct Ctx<'a> {
     graph: &'a GraphClient,
     workspace: WorkspaceId,
     connection: behalf_domain::ConnectionId,
+    mode: ImportMode,
     progress: &'a dyn Progress,
 }
 
@@ -202,25 +215,17 @@ impl Ctx<'_> {
         loop {
             let page = self.graph.users_delta_page(link.as_deref()).await?;
             summary.pages += 1;
-            let mut drafts = Vec::with_capacity(page.changes.len());
+            let mut upserts = Vec::with_capacity(page.changes.len());
             let mut soft = Vec::new();
             let mut hard = Vec::new();
             for change in page.changes {
                 match change {
-                    UserChange::Upsert(u) => {
+                    UserChange::Upsert { user, carried } => {
                         summary.users_seen += 1;
                         if let Some(seen) = seen.as_deref_mut() {
-                            seen.insert(u.id.clone());
+                            seen.insert(user.id.clone());
                         }
-                        // None: gone between the delta page and the lookup; the next round says so.
-                        if let Some(full) = self.complete(u).await? {
-                            match self.draft(&full) {
-                                Some(d) => drafts.push(d),
-                                None => {
-                                    tracing::warn!(id = %full.id, "user skipped: no valid userPrincipalName")
-                                }
-                            }
-                        }
+                        upserts.push((user, carried));
                     }
                     UserChange::Removed { id, permanent } => {
                         if permanent {
@@ -231,6 +236,7 @@ impl Ctx<'_> {
                     }
                 }
             }
+            let drafts = self.drafts(upserts).await?;
             if !drafts.is_empty() {
                 let c = self.store.upsert_users(self.workspace, &drafts).await?;
                 summary.users_created += c.created;
@@ -259,18 +265,77 @@ impl Ctx<'_> {
         }
     }
 
-    /// Delta entries may carry only the changed properties: fetch the rest when the UPN is missing.
-    async fn complete(&self, u: GraphUser) -> Result<Option<GraphUser>, DirectoryError> {
-        if u.user_principal_name.is_some() && u.display_name.is_some() {
-            return Ok(Some(u));
+    /// The users of one page as drafts. A first-round entry is the whole user. A delta entry is
+    /// laid over the stored user (one query per page); a user the store does not have is new
+    /// and comes whole, else (one skipped before, say) it is fetched.
+    async fn drafts(
+        &self,
+        upserts: Vec<(GraphUser, UserFields)>,
+    ) -> Result<Vec<UserDraft>, DirectoryError> {
+        let stored: HashMap<String, User> = if self.mode == ImportMode::Delta {
+            let ids: Vec<String> = upserts.iter().map(|(u, _)| u.id.clone()).collect();
+            self.store
+                .find_users_by_external_ids(self.workspace, &ids)
+                .await?
+                .into_iter()
+                .filter_map(|u| Some((u.external_id.clone()?, u)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let mut drafts = Vec::with_capacity(upserts.len());
+        for (u, carried) in upserts {
+            let draft = match stored.get(&u.id) {
+                Some(base) => self.merged(&u, carried, base),
+                None if u.user_principal_name.is_some() => self.draft(&u),
+                // Gone between the delta page and the lookup: the next round says so.
+                None => match self.graph.get_user(&u.id).await {
+                    Ok(full) => self.draft(&full),
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            match draft {
+                Some(d) => drafts.push(d),
+                None => tracing::warn!(id = %u.id, "user skipped: no valid userPrincipalName"),
+            }
         }
-        match self.graph.get_user(&u.id).await {
-            Ok(full) => Ok(Some(full)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(drafts)
     }
 
+    /// A delta entry over the stored user: what it carries (a null included) replaces, what it
+    /// leaves out stays.
+    fn merged(&self, u: &GraphUser, carried: UserFields, base: &User) -> Option<UserDraft> {
+        let upn = if carried.user_principal_name {
+            Upn::parse(u.user_principal_name.as_deref()?).ok()?
+        } else {
+            base.upn.clone()
+        };
+        let pick = |carried: bool, new: &Option<String>, old: &Option<String>| {
+            if carried { new.clone() } else { old.clone() }
+        };
+        Some(UserDraft {
+            connection_id: Some(self.connection),
+            external_id: Some(u.id.clone()),
+            display_name: if carried.display_name {
+                u.display_name
+                    .clone()
+                    .unwrap_or_else(|| upn.as_str().to_string())
+            } else {
+                base.display_name.clone()
+            },
+            mail: pick(carried.mail, &u.mail, &base.mail),
+            department: pick(carried.department, &u.department, &base.department),
+            enabled: if carried.account_enabled {
+                u.account_enabled.unwrap_or(true)
+            } else {
+                base.enabled
+            },
+            upn,
+        })
+    }
+
+    /// A whole user (first round, a new user, or one fetched): a property it lacks is unset.
     fn draft(&self, u: &GraphUser) -> Option<UserDraft> {
         let upn = Upn::parse(u.user_principal_name.as_deref()?).ok()?;
         Some(UserDraft {
@@ -283,7 +348,7 @@ impl Ctx<'_> {
             upn,
             mail: u.mail.clone(),
             department: u.department.clone(),
-            // Graph omits accountEnabled only in partial answers; absent means unchanged = enabled.
+            // Entra always has accountEnabled; an answer without it is taken as enabled.
             enabled: u.account_enabled.unwrap_or(true),
         })
     }
@@ -321,6 +386,11 @@ impl Ctx<'_> {
         summary: &mut ImportSummary,
     ) -> Result<String, DirectoryError> {
         let mut link = start;
+        // Groups written in this round: a big group comes back on later pages with more members
+        // (and the same properties), to be merged, not counted or written again. Gone: fetched
+        // for a name but deleted meanwhile (the next round reports it).
+        let mut written: HashSet<String> = HashSet::new();
+        let mut gone: HashSet<String> = HashSet::new();
         loop {
             let page = self.graph.groups_delta_page(link.as_deref()).await?;
             summary.pages += 1;
@@ -333,29 +403,39 @@ impl Ctx<'_> {
                         group,
                         members: delta,
                     } => {
-                        summary.groups_seen += 1;
-                        let group = if group.display_name.is_some() {
-                            Some(group)
-                        } else {
-                            // A members-only change: fetch the name for a group we may not have.
-                            match self.graph.get_group(&group.id).await {
-                                Ok(g) => Some(g),
-                                Err(e) if e.is_not_found() => None,
-                                Err(e) => return Err(e.into()),
-                            }
-                        };
-                        let Some(group) = group else { continue };
+                        let gid = group.id.clone();
+                        if gone.contains(&gid) {
+                            continue;
+                        }
+                        if written.insert(gid.clone()) {
+                            summary.groups_seen += 1;
+                            let group = if group.display_name.is_some() {
+                                group
+                            } else {
+                                // Only members or some properties changed: fetch the group
+                                // whole (the store may not have it, and a name is required).
+                                match self.graph.get_group(&group.id).await {
+                                    Ok(g) => g,
+                                    Err(e) if e.is_not_found() => {
+                                        written.remove(&gid);
+                                        gone.insert(gid);
+                                        continue;
+                                    }
+                                    Err(e) => return Err(e.into()),
+                                }
+                            };
+                            drafts.push(GroupDraft {
+                                connection_id: Some(self.connection),
+                                external_id: Some(group.id.clone()),
+                                display_name: group.display_name.clone().unwrap_or_default(),
+                                description: group.description.clone(),
+                            });
+                        }
                         members.extend(delta.into_iter().map(|m| MembershipChange {
-                            group_external_id: group.id.clone(),
+                            group_external_id: gid.clone(),
                             user_external_id: m.user_id,
                             added: m.added,
                         }));
-                        drafts.push(GroupDraft {
-                            connection_id: Some(self.connection),
-                            external_id: Some(group.id.clone()),
-                            display_name: group.display_name.clone().unwrap_or_default(),
-                            description: group.description.clone(),
-                        });
                     }
                     GroupChange::Removed { id } => deleted.push(id),
                 }

@@ -16,10 +16,48 @@ use crate::users::{GraphUser, USER_SELECT};
 /// A user in a delta page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserChange {
-    /// New or changed; may hold only the changed properties.
-    Upsert(GraphUser),
+    /// New or changed. In a delta round the entry may hold only some properties ("at least the
+    /// properties that have been updated"; only those with `Prefer: return=minimal`): `carried`
+    /// says which were there, since a property left out is unchanged, not null.
+    Upsert {
+        user: GraphUser,
+        carried: UserFields,
+    },
     /// Deleted: `permanent` for `@removed.reason = deleted`, else soft-deleted (`changed`).
     Removed { id: String, permanent: bool },
+}
+
+/// Which of the user properties Behalf reads ([`crate::USER_SELECT`]) a delta entry carried,
+/// null or not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserFields {
+    pub user_principal_name: bool,
+    pub display_name: bool,
+    pub mail: bool,
+    pub department: bool,
+    pub account_enabled: bool,
+}
+
+impl UserFields {
+    /// All of them: a whole user (`GET /users/{id}`, or a new user in a delta round).
+    pub const ALL: UserFields = UserFields {
+        user_principal_name: true,
+        display_name: true,
+        mail: true,
+        department: true,
+        account_enabled: true,
+    };
+
+    fn of(v: &Value) -> UserFields {
+        let has = |k: &str| v.get(k).is_some();
+        UserFields {
+            user_principal_name: has("userPrincipalName"),
+            display_name: has("displayName"),
+            mail: has("mail"),
+            department: has("department"),
+            account_enabled: has("accountEnabled"),
+        }
+    }
 }
 
 /// A group in a delta page.
@@ -80,8 +118,9 @@ pub(crate) fn parse_user_change(v: Value) -> Result<UserChange, GraphError> {
             permanent: reason.eq_ignore_ascii_case("deleted"),
         });
     }
+    let carried = UserFields::of(&v);
     serde_json::from_value(v)
-        .map(UserChange::Upsert)
+        .map(|user| UserChange::Upsert { user, carried })
         .map_err(|e| GraphError::decode("a user in a delta page", e))
 }
 
@@ -179,11 +218,21 @@ mod tests {
         let u =
             parse_user_change(json!({"id":"1","userPrincipalName":"a@b","accountEnabled":false}))
                 .expect("user");
-        let UserChange::Upsert(u) = u else {
+        let UserChange::Upsert { user: u, carried } = u else {
             panic!("an upsert")
         };
         assert_eq!(u.account_enabled, Some(false));
         assert_eq!(u.display_name, None);
+        assert!(carried.user_principal_name && carried.account_enabled);
+        assert!(!carried.display_name && !carried.mail && !carried.department);
+        // A property sent as null was carried (it changed to null); one left out was not.
+        let UserChange::Upsert { user, carried } =
+            parse_user_change(json!({"id":"1","department":null})).expect("user")
+        else {
+            panic!("an upsert")
+        };
+        assert_eq!(user.department, None);
+        assert!(carried.department && !carried.mail);
         assert_eq!(
             parse_user_change(json!({"id":"2","@removed":{"reason":"changed"}})).expect("soft"),
             UserChange::Removed {

@@ -36,7 +36,7 @@ pub use client::{
     ApiVersion, GLOBAL_GRAPH, GLOBAL_LOGIN, GraphClient, GraphSettings, TlsSettings, http_client,
     segment,
 };
-pub use delta::{DeltaPage, GroupChange, MemberChange, UserChange};
+pub use delta::{DeltaPage, GroupChange, MemberChange, UserChange, UserFields};
 pub use devicecode::{DeviceCodeLogin, DeviceCodeStart};
 pub use error::GraphError;
 pub use groups::{GROUP_SELECT, GraphGroup};

@@ -170,6 +170,31 @@ impl Store {
         row.as_ref().map(user_from).transpose()
     }
 
+    /// The users with these directory ids (those the store has), a few hundred ids per query.
+    pub async fn find_users_by_external_ids(
+        &self,
+        workspace_id: WorkspaceId,
+        external_ids: &[String],
+    ) -> Result<Vec<User>, StoreError> {
+        let mut out = Vec::with_capacity(external_ids.len());
+        for chunk in external_ids.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE workspace_id = $1 AND external_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(workspace_id.to_string());
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                out.push(user_from(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// One page of users in id order, after `after` (keyset paging: stable under inserts).
     pub async fn list_users(
         &self,
