@@ -92,7 +92,9 @@ impl Store {
     }
 
     /// Applies membership changes; a change naming a group or user not (yet) known is counted in
-    /// the second number and otherwise ignored, since the next full import brings it.
+    /// the second number and otherwise ignored, since the next full import brings it. Runs of
+    /// adds and of removals go in multi-row statements (batches as
+    /// [`crate::users::BATCH_BYTES`] says), in the order given.
     pub async fn apply_memberships(
         &self,
         workspace_id: WorkspaceId,
@@ -100,27 +102,41 @@ impl Store {
     ) -> Result<(u64, u64), StoreError> {
         let mut tx = self.pool().begin().await?;
         let (mut applied, mut unknown) = (0, 0);
-        for change in changes {
-            let sql = if change.added {
-                "INSERT INTO group_members (group_id, user_id) \
-                 SELECT g.id, u.id FROM directory_groups g, users u \
-                 WHERE g.workspace_id = $1 AND g.external_id = $2 AND u.workspace_id = $1 AND u.external_id = $3 \
-                 ON CONFLICT (group_id, user_id) DO NOTHING"
-            } else {
-                "DELETE FROM group_members WHERE group_id IN \
-                 (SELECT id FROM directory_groups WHERE workspace_id = $1 AND external_id = $2) \
-                 AND user_id IN (SELECT id FROM users WHERE workspace_id = $1 AND external_id = $3)"
-            };
-            let done = sqlx::query(sql)
-                .bind(workspace_id.to_string())
-                .bind(change.group_external_id.as_str())
-                .bind(change.user_external_id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() > 0 {
-                applied += 1;
-            } else {
-                unknown += 1;
+        for run in changes.chunk_by(|a, b| a.added == b.added) {
+            let size =
+                |c: &MembershipChange| c.group_external_id.len() + c.user_external_id.len() + 8;
+            for chunk in crate::users::batches(run, size, 1_000) {
+                // Pairs of external ids, matched to the workspace's groups and users; a pair
+                // naming nothing known matches no row. Comma joins with a WHERE: SQLite's
+                // `INSERT … SELECT … ON CONFLICT` needs one to parse.
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
+                    .collect();
+                let pairs = format!(
+                    "SELECT g.id, u.id FROM (VALUES {}) AS v, directory_groups g, users u \
+                     WHERE g.workspace_id = $1 AND g.external_id = v.column1 \
+                     AND u.workspace_id = $1 AND u.external_id = v.column2",
+                    values.join(", ")
+                );
+                let sql = if chunk[0].added {
+                    format!(
+                        "INSERT INTO group_members (group_id, user_id) {pairs} \
+                         ON CONFLICT (group_id, user_id) DO NOTHING"
+                    )
+                } else {
+                    format!("DELETE FROM group_members WHERE (group_id, user_id) IN ({pairs})")
+                };
+                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(workspace_id.to_string());
+                for change in chunk {
+                    query = query
+                        .bind(change.group_external_id.as_str())
+                        .bind(change.user_external_id.as_str());
+                }
+                let done = query.execute(&mut *tx).await?.rows_affected();
+                // A pair repeated in the chunk, already so, or naming something unknown changed
+                // nothing: each counts in the second number, as written one by one.
+                applied += done;
+                unknown += chunk.len() as u64 - done;
             }
         }
         tx.commit().await?;

@@ -673,3 +673,79 @@ each_backend!(
         );
     }
 );
+
+each_backend!(
+    users_and_memberships_are_written_in_batches_with_the_same_results,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        let id = |i: usize| format!("{i:08x}-0000-4000-8000-{i:012x}");
+        // Many batches' worth, with one user twice: the last draft wins, as one by one.
+        let mut drafts: Vec<UserDraft> = (0..1_500)
+            .map(|i| draft(&format!("user{i}@contoso.com"), Some(&id(i)), true))
+            .collect();
+        let mut again = draft("renamed7@contoso.com", Some(&id(7)), false);
+        again.display_name = "Renamed Seven".into();
+        drafts.push(again);
+        let counts = store.upsert_users(ws.id, &drafts).await.unwrap();
+        assert_eq!((counts.created, counts.updated), (1_500, 0));
+        let seven = store
+            .find_user_by_external_id(ws.id, &id(7))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                seven.upn.as_str(),
+                seven.display_name.as_str(),
+                seven.enabled
+            ),
+            ("renamed7@contoso.com", "Renamed Seven", false)
+        );
+        let counts = store.upsert_users(ws.id, &drafts[..1_200]).await.unwrap();
+        assert_eq!((counts.created, counts.updated), (0, 1_200));
+        assert_eq!(store.count_users(ws.id).await.unwrap(), 1_500);
+        let found = store
+            .find_users_by_external_ids(ws.id, &(0..1_600).map(id).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1_500);
+
+        let gid = id(99_999);
+        store
+            .upsert_groups(
+                ws.id,
+                &[GroupDraft {
+                    connection_id: None,
+                    external_id: Some(gid.clone()),
+                    display_name: "Everyone".into(),
+                    description: None,
+                }],
+            )
+            .await
+            .unwrap();
+        let change = |u: usize, added| MembershipChange {
+            group_external_id: gid.clone(),
+            user_external_id: id(u),
+            added,
+        };
+        // Adds, a repeat and an unknown user; then removals mixed with a re-add, in order.
+        let mut changes: Vec<_> = (0..1_500).map(|u| change(u, true)).collect();
+        changes.push(change(3, true));
+        changes.push(change(5_000, true));
+        assert_eq!(
+            store.apply_memberships(ws.id, &changes).await.unwrap(),
+            (1_500, 2)
+        );
+        let mixed = [
+            change(1, false),
+            change(2, false),
+            change(1, true),
+            change(9, false),
+        ];
+        assert_eq!(
+            store.apply_memberships(ws.id, &mixed).await.unwrap(),
+            (4, 0)
+        );
+        assert_eq!(store.count_memberships(ws.id).await.unwrap(), 1_498);
+    }
+);
