@@ -579,6 +579,12 @@ async fn throttled(store: TestStore) {
         summary.throttled,
         state["throttled429"].as_u64().unwrap_or(0)
     );
+    // Both faults happened, and each refused request was sent again, once, no earlier than told.
+    assert_eq!(
+        summary.retries,
+        summary.throttled + state["unavailable503"].as_u64().unwrap_or(0),
+        "{summary:?} {state}"
+    );
     let unthrottled = sandbox(n, Knobs::default()).await;
     let baseline = import(
         &store,
