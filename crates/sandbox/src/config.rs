@@ -242,6 +242,10 @@ pub struct Args {
     /// Seed for the generated names.
     #[arg(long, default_value_t = 4)]
     pub seed: u64,
+    /// Register this certificate (PEM; a private key next to it is ignored) on the provisioning
+    /// app, for certificate client credentials (`entra.certificate_file`). Repeatable.
+    #[arg(long, value_name = "PEM")]
+    pub app_certificate: Vec<PathBuf>,
 }
 
 impl Args {

@@ -274,7 +274,23 @@ impl Drop for Sandbox {
 
 /// `behalf sandbox …`: starts the sandbox, prints its URLs and credentials, serves until Ctrl+C.
 pub async fn run(args: Args) -> Result<(), StartError> {
-    let sandbox = Sandbox::start(args.to_config()).await?;
+    let mut config = args.to_config();
+    for path in &args.app_certificate {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            StartError::Config(format!(
+                "cannot read the certificate {}: {e}",
+                path.display()
+            ))
+        })?;
+        if let Some(app) = config
+            .apps
+            .iter_mut()
+            .find(|a| a.client_id == PROVISIONING_CLIENT_ID)
+        {
+            app.certificates.push(pem);
+        }
+    }
+    let sandbox = Sandbox::start(config).await?;
     print_banner(&sandbox);
     let _ = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;
@@ -323,6 +339,16 @@ fn print_banner(s: &Sandbox) {
             ),
         }
     }
+    for (client_id, cert) in &s.shared.config_certificates {
+        println!(
+            "  certificate {} on app {client_id} (x5t#S256 {})",
+            cert.thumbprint, cert.x5t_s256
+        );
+    }
+    println!(
+        "  more certificates:      POST {}/sandbox/apps/{{clientId}}/certificates (PEM)",
+        s.base_url()
+    );
     println!("  admin user:             {}", s.admin_upn());
     println!("Press Ctrl+C to stop.");
 }
