@@ -45,6 +45,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 /// `GET /sandbox/state`: counts for tests and dashboards.
 async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let s = &shared.stats;
+    // Before the directory lock: `admit` takes the throttle lock and then the directory's.
+    let write_budget_left = crate::throttle::write_budget_left(&shared);
     let dir = shared.read();
     let active = dir.users.iter().filter(|u| u.life == Life::Active).count();
     let soft = dir
@@ -83,6 +85,9 @@ async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "unavailable503": s.unavailable.load(Ordering::Relaxed),
         "dropped": s.dropped.load(Ordering::Relaxed),
         "writes": s.writes.load(Ordering::Relaxed),
+        "writesAdmitted": s.writes_admitted.load(Ordering::Relaxed),
+        "writeBudget429": s.write_budget_throttled.load(Ordering::Relaxed),
+        "writeBudgetLeft": write_budget_left,
         "registrations": s.registrations.load(Ordering::Relaxed),
         "registrationsRejected": s.registrations_rejected.load(Ordering::Relaxed),
         "signIns": s.signins.load(Ordering::Relaxed),

@@ -293,6 +293,10 @@ pub(crate) struct Stats {
     pub unavailable: AtomicU64,
     pub dropped: AtomicU64,
     pub writes: AtomicU64,
+    /// Writes the write budget let through (each took a token, whatever the handler answered).
+    pub writes_admitted: AtomicU64,
+    /// 429s answered because the write budget was empty.
+    pub write_budget_throttled: AtomicU64,
     pub registrations: AtomicU64,
     pub registrations_rejected: AtomicU64,
     pub signins: AtomicU64,

@@ -9,7 +9,7 @@
 //! The sandbox also remembers, per client, until when it was told to wait, and counts requests
 //! that arrive earlier: a well-behaved client never retries before `Retry-After` has elapsed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
 use axum::http::Method;
@@ -189,6 +189,10 @@ pub(crate) fn admit(
     }
     if is_write && wb.tokens < 1.0 {
         st.writes.insert(app, wb);
+        shared
+            .stats
+            .write_budget_throttled
+            .fetch_add(1, Ordering::Relaxed);
         let secs = wait_secs(1.0 - wb.tokens, w_capacity, knobs.write_window_ms);
         return Err(throttled(
             &mut st,
@@ -200,6 +204,7 @@ pub(crate) fn admit(
     ru.tokens -= f64::from(units);
     if is_write {
         wb.tokens -= 1.0;
+        shared.stats.writes_admitted.fetch_add(1, Ordering::Relaxed);
     }
     st.resource_units.insert(app, ru);
     st.writes.insert(app, wb);
@@ -213,4 +218,22 @@ pub(crate) fn admit(
         resource_units: units,
         limit_percentage,
     })
+}
+
+/// Writes left in each app's write budget now (refilled up to the present), for
+/// `/sandbox/state`: benchmarks sample it to see how a client spends the budget.
+pub(crate) fn write_budget_left(shared: &Shared) -> BTreeMap<String, f64> {
+    let knobs = shared.knobs();
+    let now = shared.clock.now_ms();
+    let capacity = f64::from(knobs.write_budget.max(1));
+    shared
+        .throttle()
+        .writes
+        .iter()
+        .map(|(app, b)| {
+            let mut b = *b;
+            refill(&mut b, capacity, knobs.write_window_ms, now);
+            (app.to_string(), b.tokens)
+        })
+        .collect()
 }
