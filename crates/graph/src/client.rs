@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{Credential, DelegatedTokens, TokenPermissions, TokenProvider, default_scope};
 use crate::error::GraphError;
-use crate::pacing::{Feedback, Pacer, PacingSettings, PacingStats};
+use crate::pacing::{Feedback, Pacer, PacingSettings, PacingStats, Scope};
 use crate::retry::{RetryPolicy, parse_retry_after};
 
 /// `https://graph.microsoft.com` — national clouds and the sandbox differ.
@@ -345,11 +345,17 @@ impl GraphClient {
             }
             let err = GraphError::from_graph_answer(status, &h, &bytes);
             let retry_after = retry_after(&h);
+            // A write-budget 429 holds back writes only; reads may go on meanwhile.
+            let scope = if status == 429 && write {
+                throttle_scope(&h)
+            } else {
+                Scope::All
+            };
             let retryable = match status {
                 429 => {
                     inner
                         .pacer
-                        .feedback(write, Feedback::Throttled { retry_after });
+                        .feedback(write, Feedback::Throttled { retry_after, scope });
                     true
                 }
                 503 | 504 => {
@@ -387,7 +393,7 @@ impl GraphClient {
             );
             if retry_after.is_some() {
                 // Every clone waits too: Graph counts any request before Retry-After as early.
-                inner.pacer.pause_for(d);
+                inner.pacer.pause_for(d, scope);
             }
             tokio::time::sleep(d).await;
         }
@@ -398,6 +404,24 @@ fn retry_after(h: &HeaderMap) -> Option<Duration> {
     h.get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// Which requests a 429 holds back: writes only when it names the write limit — in
+/// `x-ms-throttle-scope` (`<Scope>/<Limit>/<app>/<tenant>`, Limit `Write`) or in
+/// `x-ms-throttle-information` (`WriteLimitExceeded`) — else every request.
+fn throttle_scope(h: &HeaderMap) -> Scope {
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let limit = header("x-ms-throttle-scope")
+        .split('/')
+        .nth(1)
+        .unwrap_or("");
+    let writes_only = limit.starts_with("Write")
+        || header("x-ms-throttle-information").contains("WriteLimitExceeded");
+    if writes_only {
+        Scope::Writes
+    } else {
+        Scope::All
+    }
 }
 
 /// `x-ms-throttle-limit-percentage`: Graph sends it above 80 % of a budget, as 0.8–1.8.
@@ -488,6 +512,28 @@ mod tests {
         assert!(GraphClient::new(s).is_err());
         assert_eq!("v1.0".parse::<ApiVersion>().ok(), Some(ApiVersion::V1));
         assert!("v2".parse::<ApiVersion>().is_err());
+    }
+
+    #[test]
+    fn a_429_naming_the_write_limit_holds_back_writes_only() {
+        let mut h = HeaderMap::new();
+        assert_eq!(throttle_scope(&h), Scope::All);
+        h.insert(
+            "x-ms-throttle-scope",
+            "Tenant_Application/ReadWrite/a/t".parse().expect("hv"),
+        );
+        assert_eq!(throttle_scope(&h), Scope::All);
+        h.insert(
+            "x-ms-throttle-scope",
+            "Tenant_Application/Write/a/t".parse().expect("hv"),
+        );
+        assert_eq!(throttle_scope(&h), Scope::Writes);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ms-throttle-information",
+            "WriteLimitExceeded".parse().expect("hv"),
+        );
+        assert_eq!(throttle_scope(&h), Scope::Writes);
     }
 
     #[test]

@@ -249,3 +249,47 @@ async fn dropped_connections_are_retried_for_reads() {
     assert!(g.pacing_stats().transport_errors >= 2);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn writes_are_paced_to_the_write_budget_without_429s_or_early_retries() {
+    // A small budget at Graph's rate (100 writes per 5 s = 20/s), so the test spends the burst
+    // and then writes at the refill rate for a few seconds.
+    let s = sandbox(
+        20,
+        Knobs {
+            write_budget: 100,
+            write_window_ms: 5_000,
+            ..Knobs::default()
+        },
+    )
+    .await;
+    let g = client(&s, ApiVersion::V1);
+    let upn = second_user(&g).await;
+    let started = std::time::Instant::now();
+    let writes = 250;
+    let outcomes = futures::future::join_all((0..16).map(|worker| {
+        let g = g.clone();
+        let upn = upn.clone();
+        async move {
+            let mut gone = 0;
+            // A distinct method id per request: each DELETE is its own request, never a retry.
+            for i in (worker..writes).step_by(16) {
+                let outcome = g.delete_fido2_method(&upn, &format!("bm9uZQ{i}")).await;
+                if matches!(outcome, Ok(DeleteOutcome::AlreadyGone)) {
+                    gone += 1;
+                }
+            }
+            gone
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(outcomes.iter().sum::<usize>(), writes);
+    let st = sandbox_state(&s).await;
+    assert_eq!(st["earlyRetries"], 0, "{st}");
+    assert_eq!(st["writesAdmitted"], writes, "{st}");
+    assert!(st["writeBudget429"].as_u64().unwrap_or(99) <= 2, "{st}");
+    // 150 writes beyond the burst at 20/s: 7.5 s, plus the cushion the pacer keeps.
+    assert!(elapsed < Duration::from_secs(11), "{elapsed:?}");
+    s.shutdown().await;
+}
