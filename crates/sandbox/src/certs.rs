@@ -130,6 +130,20 @@ impl AppCertificate {
         })
     }
 
+    /// The certificate alone, as PEM.
+    pub fn pem(&self) -> String {
+        let b64 = STANDARD.encode(&self.der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    }
+
     /// Graph's `keyCredential` for this certificate, plus the JWT header thumbprints.
     pub fn key_credential(&self) -> Value {
         json!({

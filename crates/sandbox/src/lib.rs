@@ -118,8 +118,12 @@ impl Sandbox {
                 .await
                 .map_err(|e| StartError::Config(e.to_string()))?,
         };
+        // The apps as the tenant shows them (`/sandbox/info`): certificates as public PEM only,
+        // whatever came next to them (a PEM file with the private key, say).
+        let mut config = config;
         let mut config_certificates = Vec::new();
-        for app in &config.apps {
+        for app in &mut config.apps {
+            let mut public = Vec::with_capacity(app.certificates.len());
             for (i, pem) in app.certificates.iter().enumerate() {
                 let cert = certs::AppCertificate::parse(pem, Uuid::new_v4()).map_err(|e| {
                     StartError::Config(format!(
@@ -129,8 +133,10 @@ impl Sandbox {
                         app.client_id
                     ))
                 })?;
+                public.push(cert.pem());
                 config_certificates.push((app.client_id, cert));
             }
+            app.certificates = public;
         }
         let shared = Arc::new(state::new_shared(
             &config,

@@ -158,6 +158,17 @@ async fn a_certificate_assertion_gets_a_token_with_rs256_and_ps256() {
         json!({"alg": "RS256", "typ": "JWT", "x5t": c.x5t}),
         claims(&id, &by_domain, now()),
     );
+    // The tenant shows the public certificate, never the key that came in the same PEM.
+    let info = json_of(
+        env.http
+            .get(format!("{}/sandbox/info", env.sb.base_url()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .await;
+    let shown = info.to_string();
+    assert!(shown.contains("BEGIN CERTIFICATE") && !shown.contains("PRIVATE KEY"));
     for assertion in [ps, rs] {
         let r = post_assertion(&env, &id, &assertion).await;
         assert_eq!(r.status(), 200);
