@@ -19,7 +19,8 @@
 //!   the mark) writes go faster than the refill rate, above it slower: `estimate × (1 ± dither)`.
 //!   The bucket then hovers at the mark and the average write rate is the refill rate — the whole
 //!   budget is used — while 5 % of it stays as a cushion against 429s. Until the mark is first
-//!   reached (the initial burst), writes go at `estimate × write_burst_factor`.
+//!   reached (the initial burst), writes go at `estimate × write_burst_factor`, and from the
+//!   first header on at `estimate × write_approach_factor`.
 //! - The refill rate is *measured*: whenever the header crosses the mark the bucket holds the same
 //!   number of tokens as at the previous crossing, so the refill rate over that span is exactly the
 //!   number of our writes admitted in between divided by the time between the crossings. It starts
@@ -72,6 +73,10 @@ pub struct PacingSettings {
     /// Until the target is first reached, writes go this many times faster than the refill rate
     /// (the bucket starts full: spend it, but not so fast that the turn at the target overshoots).
     pub write_burst_factor: f64,
+    /// From the first pressure header (80 % used) to the target, writes go this many times
+    /// faster than the refill rate: the last stretch at a pace the turn at the target can stop
+    /// within the cushion, however small the bucket.
+    pub write_approach_factor: f64,
     /// Relative deviation from the refill rate while hovering (0.1: ±10 %), and the step by which
     /// the estimate moves when a probe interval passes on the wrong side of the target.
     pub write_dither: f64,
@@ -105,15 +110,18 @@ impl Default for PacingSettings {
             write_budget_per_sec: 20.0,
             write_ceiling_per_sec: None,
             write_target: 0.95,
-            write_burst_factor: 5.0,
+            // The overshoot at the turn is the writes in flight (bounded by the caller's
+            // concurrency), not the burst rate: 10 × lets an unthrottled run go at full speed.
+            write_burst_factor: 10.0,
+            write_approach_factor: 3.0,
             write_dither: 0.1,
             write_probe_interval: Duration::from_secs(2),
             write_sample_min: Duration::from_secs(5),
             write_sample_horizon: Duration::from_secs(30),
             write_fresh_reset: Duration::from_secs(10),
-            // The burst (5 × the assumed rate) empties a full published budget to the 80 % mark
-            // in 30 s when the assumption holds.
-            write_fresh_probe: Duration::from_secs(40),
+            // The burst (10 × the assumed rate) draws a full published budget down to the 80 %
+            // mark in 14 s when the assumption holds.
+            write_fresh_probe: Duration::from_secs(20),
         }
     }
 }
@@ -178,7 +186,9 @@ pub(crate) enum Feedback {
 /// Where the write bucket stands relative to the target, as the last answer said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Zone {
-    /// No pressure header (more than 20 % left), or nothing known yet.
+    /// No write answered yet: the bucket may be full or empty (right after another run).
+    Unknown,
+    /// No pressure header (more than 20 % left).
     Fresh,
     /// A header below the target.
     Below,
@@ -311,7 +321,7 @@ impl State {
             last_cut: None,
             writes: Writes {
                 estimate,
-                zone: Zone::Fresh,
+                zone: Zone::Unknown,
                 anchored: false,
                 admitted: 0,
                 crossings: VecDeque::new(),
@@ -546,8 +556,10 @@ impl State {
 /// The write rate allowed on `zone`'s side of the target.
 fn rate_for(s: &PacingSettings, w: &Writes, zone: Zone) -> f64 {
     let factor = match zone {
+        // One write at the assumed rate tells where the bucket stands before the burst.
+        Zone::Unknown => 1.0,
         Zone::Fresh => s.write_burst_factor,
-        Zone::Below if !w.anchored => s.write_burst_factor,
+        Zone::Below if !w.anchored => s.write_approach_factor,
         Zone::Below => 1.0 + s.write_dither,
         Zone::Above => 1.0 - s.write_dither,
     };
@@ -713,9 +725,15 @@ mod tests {
     fn writes_burst_until_the_target_then_hover_around_the_estimate() {
         let t0 = Instant::now();
         let mut s = State::new(PacingSettings::default(), t0);
-        assert_eq!(s.write_rate(), 100.0, "5 × 20/s while the bucket is fresh");
+        assert_eq!(
+            s.write_rate(),
+            20.0,
+            "the assumed rate until a write is answered"
+        );
+        s.feedback(t0, true, ok(None));
+        assert_eq!(s.write_rate(), 200.0, "10 × 20/s while the bucket is fresh");
         s.feedback(t0, true, ok(Some(0.8)));
-        assert_eq!(s.write_rate(), 100.0, "still bursting towards the target");
+        assert_eq!(s.write_rate(), 60.0, "approaching the target at 3 × 20/s");
         s.feedback(t0, true, ok(Some(1.0)));
         assert!((s.write_rate() - 18.0).abs() < 1e-9, "{}", s.write_rate());
         s.feedback(t0, true, ok(Some(0.9)));
@@ -948,7 +966,8 @@ mod tests {
             "steady {:.2}/s, {} × 429, estimate {:.2}",
             run.steady_per_sec, run.throttled, run.estimate
         );
-        assert!(run.throttled <= 10, "{case}");
+        // Only the first write goes before anything is known: one 429, then none.
+        assert!(run.throttled <= 3, "{case}");
         // The cushion at the target is built up first, and left at the end: 150 of 6,000.
         assert!(run.steady_per_sec >= 0.96 * 20.0, "{case}");
         assert!((run.estimate - 20.0).abs() < 1.0, "{case}");
