@@ -357,8 +357,13 @@ each_backend!(
             "leases are held"
         );
 
-        // Only the lease holder may move an item.
-        let item = &claims[0][0];
+        // Only the lease holder may move an item. (Which worker got items is up to the race: one
+        // may have got none.)
+        let (holder, item) = claims
+            .iter()
+            .enumerate()
+            .find_map(|(w, items)| items.first().map(|item| (format!("w{w}"), item)))
+            .unwrap();
         let err = store
             .update_item(
                 item.id,
@@ -372,7 +377,7 @@ each_backend!(
         store
             .update_item(
                 item.id,
-                "w0",
+                &holder,
                 ItemState::Registered,
                 &ItemOutcome::default(),
             )
