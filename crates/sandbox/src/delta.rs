@@ -57,16 +57,6 @@ pub(crate) const USER_TRACKED: &[&str] = &[
 ];
 /// Group properties whose changes are tracked (bit `i` = `GROUP_TRACKED[i]`).
 pub(crate) const GROUP_TRACKED: &[&str] = &["displayName", "description", "mailNickname"];
-/// Graph's default group properties (no `$select`); `members` is tracked by default too.
-const GROUP_DEFAULT_PROPS: &[&str] = &[
-    "displayName",
-    "description",
-    "mailNickname",
-    "mailEnabled",
-    "securityEnabled",
-    "groupTypes",
-    "createdDateTime",
-];
 
 fn bit(tracked: &[&str], name: &str) -> Option<u16> {
     tracked
@@ -366,7 +356,7 @@ fn delta(
         }
         Some(from) => {
             let user_sel = selected_mask(USER_TRACKED, select, users::DEFAULT_PROPS);
-            let group_sel = selected_mask(GROUP_TRACKED, select, GROUP_DEFAULT_PROPS);
+            let group_sel = selected_mask(GROUP_TRACKED, select, groups::DEFAULT_PROPS);
             // The objects this round reports, in position order (stable across its pages).
             let list: Vec<(u32, Touch)> = touches(&dir, k, from, token.to)
                 .into_iter()

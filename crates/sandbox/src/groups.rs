@@ -61,20 +61,19 @@ pub(crate) fn full_json(g: &Group) -> Map<String, Value> {
     m
 }
 
+/// Graph's default group properties (no `$select`).
+pub(crate) const DEFAULT_PROPS: &[&str] = &[
+    "displayName",
+    "description",
+    "mailNickname",
+    "mailEnabled",
+    "securityEnabled",
+    "groupTypes",
+    "createdDateTime",
+];
+
 pub(crate) fn group_json(g: &Group, select: Option<&[String]>) -> Value {
-    odata::project(
-        full_json(g),
-        select,
-        &[
-            "displayName",
-            "description",
-            "mailNickname",
-            "mailEnabled",
-            "securityEnabled",
-            "groupTypes",
-            "createdDateTime",
-        ],
-    )
+    odata::project(full_json(g), select, DEFAULT_PROPS)
 }
 
 #[derive(Serialize, Deserialize)]
