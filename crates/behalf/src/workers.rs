@@ -76,6 +76,12 @@ impl Workers {
             deprovision = self.config.sync.deprovision,
             "background workers started"
         );
+        // A sync interval shorter than the poll (tests, demos) is honoured; no sync, no change.
+        let poll = if sync_every.is_zero() {
+            POLL
+        } else {
+            POLL.min(sync_every)
+        };
         loop {
             if *stop.borrow() {
                 break;
@@ -90,7 +96,7 @@ impl Workers {
             }
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
-                () = tokio::time::sleep(POLL.min(sync_every.max(Duration::from_millis(100)))) => {}
+                () = tokio::time::sleep(poll) => {}
             }
         }
         tracing::info!(worker = %self.worker_id, "background workers stopped");
@@ -111,20 +117,18 @@ impl Workers {
         {
             return Ok(());
         }
-        let round = self.sync_round();
-        tokio::pin!(round);
-        let mut renew = tokio::time::interval(SYNC_LEASE / 3);
-        renew.tick().await;
-        let result = loop {
-            tokio::select! {
-                result = &mut round => break result,
-                _ = renew.tick() => {
-                    if !store.renew_schedule(&name, &self.worker_id, lease_ms).await? {
-                        tracing::warn!("another instance took the sync round over");
-                    }
+        let worker = self.worker_id.as_str();
+        let result = behalf_provision::while_renewing(self.sync_round(), SYNC_LEASE, || {
+            let name = name.as_str();
+            async move {
+                match store.renew_schedule(name, worker, lease_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("another instance took the sync round over"),
+                    Err(e) => tracing::warn!(error = %e, "cannot renew the sync round's lease"),
                 }
             }
-        };
+        })
+        .await;
         let error = result.as_ref().err().map(|e| format!("{e:#}"));
         store
             .finish_schedule(&name, &self.worker_id, millis(every), error.as_deref())

@@ -251,20 +251,16 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
     async fn renewing_leases<T>(&self, job_id: JobId, work: impl Future<Output = T>) -> T {
         let inner = &self.inner;
         let lease_ms = i64::try_from(inner.options.lease.as_millis()).unwrap_or(i64::MAX);
-        let mut every = tokio::time::interval(inner.options.lease / 3);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        every.tick().await;
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                done = &mut work => return done,
-                _ = every.tick() => {
-                    if let Err(e) = inner.store.renew_leases(job_id, &inner.options.worker_id, lease_ms).await {
-                        tracing::warn!(error = %e, "cannot renew leases");
-                    }
-                }
+        crate::while_renewing(work, inner.options.lease, || async move {
+            if let Err(e) = inner
+                .store
+                .renew_leases(job_id, &inner.options.worker_id, lease_ms)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot renew leases");
             }
-        }
+        })
+        .await
     }
 
     async fn work(

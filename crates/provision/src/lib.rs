@@ -21,11 +21,13 @@ mod attestation;
 pub mod csv_input;
 mod deprovision;
 mod engine;
+mod lease;
 mod progress;
 mod rp;
 
 pub use attestation::{AttestationMode, workspace_attestation};
 pub use deprovision::DeprovisionSummary;
 pub use engine::{Engine, EngineError, EngineOptions, RunSummary};
+pub use lease::while_renewing;
 pub use progress::{ItemReport, Progress, ProgressSnapshot};
 pub use rp::{RegisteredMethod, RelyingParty, RpError, RpErrorKind};
