@@ -46,7 +46,7 @@ pub(crate) fn statement(
             (Value::Text("alg".into()), Value::Integer(ES256.into())),
             (
                 Value::Text("sig".into()),
-                Value::Bytes(credential_key.sign(&signed())?),
+                Value::Bytes(credential_key.sign(&signed())),
             ),
         ]),
         // §8.2 signing procedure, full attestation: sig by the attestation key, x5c its chain.
@@ -54,7 +54,7 @@ pub(crate) fn statement(
             (Value::Text("alg".into()), Value::Integer(ES256.into())),
             (
                 Value::Text("sig".into()),
-                Value::Bytes(key.private_key().sign(&signed())?),
+                Value::Bytes(key.private_key().sign(&signed())),
             ),
             (
                 Value::Text("x5c".into()),

@@ -37,11 +37,7 @@ struct RcgenKey<'a> {
 
 impl<'a> RcgenKey<'a> {
     fn new(key: &'a PrivateKey) -> Result<Self, AuthenticatorError> {
-        let public = key
-            .verifying_key()?
-            .to_sec1_point(false)
-            .as_bytes()
-            .to_vec();
+        let public = key.verifying_key().to_sec1_point(false).as_bytes().to_vec();
         Ok(RcgenKey { key, public })
     }
 }
@@ -58,7 +54,7 @@ impl PublicKeyData for RcgenKey<'_> {
 
 impl SigningKey for RcgenKey<'_> {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        self.key.sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)
+        Ok(self.key.sign(msg))
     }
 }
 

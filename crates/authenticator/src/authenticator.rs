@@ -192,7 +192,7 @@ impl<S: CredentialStore> Authenticator<S> {
         let private_key = PrivateKey::generate();
         let mut credential_id = vec![0u8; CREDENTIAL_ID_LEN];
         rand::fill(&mut credential_id[..]);
-        let public_key_cose = es256_cose_key(&private_key.verifying_key()?);
+        let public_key_cose = es256_cose_key(&private_key.verifying_key());
 
         let info = CredentialInfo {
             credential_id: credential_id.clone(),
@@ -336,7 +336,7 @@ impl<S: CredentialStore> Authenticator<S> {
         let signature = credential
             .secret
             .private_key
-            .sign(&[auth_data.as_slice(), &client_data_hash].concat())?;
+            .sign(&[auth_data.as_slice(), &client_data_hash].concat());
 
         let id = b64url(&credential_id);
         Ok(Assertion {

@@ -53,16 +53,25 @@ impl PartialEq for SecretBytes {
 
 impl Eq for SecretBytes {}
 
-/// A credential's (or attestation) P-256 private key: the 32-byte scalar.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PrivateKey(SecretBytes);
+/// A credential's (or attestation) P-256 private key: the 32-byte scalar, kept parsed as well
+/// because parsing computes the public key (a scalar multiplication as costly as a signature),
+/// and one registration needs the public key and a signature from the same key.
+#[derive(Clone)]
+pub struct PrivateKey {
+    bytes: SecretBytes,
+    /// Zeroed on drop by `ecdsa`, like `bytes`.
+    key: SigningKey,
+}
 
 impl PrivateKey {
     pub fn generate() -> Self {
         use p256::elliptic_curve::Generate;
         // Straight from the operating system's CSPRNG.
         let key = SigningKey::generate();
-        PrivateKey(SecretBytes(key.to_bytes().to_vec()))
+        PrivateKey {
+            bytes: SecretBytes(key.to_bytes().to_vec()),
+            key,
+        }
     }
 
     /// Reads a scalar back; refuses anything that is not a valid non-zero P-256 scalar.
@@ -73,31 +82,38 @@ impl PrivateKey {
                 "a P-256 private key is 32 bytes".into(),
             ));
         }
-        SigningKey::from_slice(bytes)
+        let key = SigningKey::from_slice(bytes)
             .map_err(|_| AuthenticatorError::Corrupt("not a P-256 private key".into()))?;
-        Ok(PrivateKey(SecretBytes(bytes.to_vec())))
+        Ok(PrivateKey {
+            bytes: SecretBytes(bytes.to_vec()),
+            key,
+        })
     }
 
     pub fn expose(&self) -> &[u8] {
-        self.0.expose()
+        self.bytes.expose()
     }
 
-    pub(crate) fn signing_key(&self) -> Result<SigningKey, AuthenticatorError> {
-        SigningKey::from_slice(self.0.expose())
-            .map_err(|_| AuthenticatorError::Corrupt("not a P-256 private key".into()))
-    }
-
-    pub fn verifying_key(&self) -> Result<VerifyingKey, AuthenticatorError> {
-        Ok(*self.signing_key()?.verifying_key())
+    pub fn verifying_key(&self) -> VerifyingKey {
+        *self.key.verifying_key()
     }
 
     /// ECDSA P-256 / SHA-256 over `message`, DER-encoded as WebAuthn and X.509 want it.
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuthenticatorError> {
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         use p256::ecdsa::signature::Signer;
-        let signature: p256::ecdsa::DerSignature = self.signing_key()?.sign(message);
-        Ok(signature.to_bytes().to_vec())
+        let signature: p256::ecdsa::DerSignature = self.key.sign(message);
+        signature.to_bytes().to_vec()
     }
 }
+
+impl PartialEq for PrivateKey {
+    fn eq(&self, other: &Self) -> bool {
+        // Constant time, through SecretBytes.
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for PrivateKey {}
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,7 +10,7 @@ fn sample() -> AuthenticatorData {
         attested: Some(AttestedCredentialData {
             aaguid: [9; 16],
             credential_id: vec![1, 2, 3],
-            public_key: es256_cose_key(&PrivateKey::generate().verifying_key().unwrap()),
+            public_key: es256_cose_key(&PrivateKey::generate().verifying_key()),
         }),
         extensions: Some(ExtensionOutputs {
             cred_protect: Some(2),

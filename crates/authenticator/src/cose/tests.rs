@@ -3,7 +3,7 @@ use crate::keys::PrivateKey;
 
 #[test]
 fn cose_key_is_ctap2_canonical() {
-    let key = PrivateKey::generate().verifying_key().unwrap();
+    let key = PrivateKey::generate().verifying_key();
     let bytes = es256_cose_key(&key);
     // map(5), 1:2, 3:-7 (0x26), -1 (0x20):1, -2 (0x21): bstr(32), -3 (0x22): bstr(32)
     assert_eq!(&bytes[..7], &[0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01]);

@@ -12,7 +12,7 @@ fn a_key_survives_its_bytes() {
     let key = PrivateKey::generate();
     let again = PrivateKey::from_bytes(key.expose()).unwrap();
     assert_eq!(key, again);
-    assert_eq!(key.verifying_key().unwrap(), again.verifying_key().unwrap());
+    assert_eq!(key.verifying_key(), again.verifying_key());
     assert_ne!(key, PrivateKey::generate());
 }
 
