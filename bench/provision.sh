@@ -5,6 +5,9 @@
 # Behalf's own speed and cost); the write budget has its own benchmark, bench/budget.sh.
 #
 #   bash bench/provision.sh [USERS] [LATENCY_MS...]
+#
+# With BENCH_DATABASE_URL=postgres://… Behalf stores in that PostgreSQL database instead of the
+# embedded SQLite. The database is a scratch one: its public schema is dropped before each row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-2000}
@@ -25,6 +28,10 @@ run() { # name users latency extra-sandbox-flags...
     url=$(grep -o 'http://127.0.0.1:[0-9]*' "$dir/sandbox.log" | head -n 1 || true)
     [ -n "$url" ] && break; sleep 0.1
   done
+  if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+    psql -q "$BENCH_DATABASE_URL" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public' >/dev/null
+    export BEHALF_DATABASE_URL="$BENCH_DATABASE_URL"
+  fi
   export BEHALF_DATA_DIR="$dir/data" BEHALF_ENTRA__TENANT_ID=8d2c6a4e-0b1f-4e7a-9c3d-5f6e7a8b9c0d \
     BEHALF_ENTRA__CLIENT_ID=5c7f6d3e-8a41-4b0c-9e2f-0d1a2b3c4d5e BEHALF_ENTRA__CLIENT_SECRET='sandbox~provisioning~secret' \
     BEHALF_ENTRA__GRAPH_BASE_URL="$url" BEHALF_ENTRA__LOGIN_BASE_URL="$url" RUST_LOG=warn
@@ -54,6 +61,7 @@ PY
 
 echo "| scenario | users | sandbox latency | users/s | Behalf CPU ms / user | Behalf peak RSS | 429s |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
+backend=$([ -n "${BENCH_DATABASE_URL:-}" ] && echo postgres || echo sqlite)
 for latency in ${latencies[@]}; do
-  run open "$users" "$latency" --no-graph-throttling
+  run "open-$backend" "$users" "$latency" --no-graph-throttling
 done

@@ -1,5 +1,6 @@
 //! The provisioning engine: leases items, drives each through its states, reconciles after crashes.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use behalf_domain::{
     ItemOutcome, ItemState, Job, JobId, JobState, Lifecycle, NewEvent, Outcome, PasskeyId,
     PasskeyState, SecurityKeyKind, SecurityKeyState, User, UserId, WorkspaceId,
 };
-use behalf_store::{NewPasskey, Store, StoreError};
+use behalf_store::{NewPasskey, Store, StoreError, WriteSet};
 use tokio::sync::watch;
 
 use crate::progress::{ItemReport, Progress};
@@ -96,10 +97,19 @@ pub(crate) struct Inner<R, S> {
     pub(crate) options: EngineOptions,
 }
 
-/// What went wrong with one item: its final state and why.
+/// Where one item ended: its final state and why.
 struct Finish {
     state: ItemState,
     outcome: ItemOutcome,
+    /// The RP has the passkey: recorded with the item's final state, in one commit.
+    registration: Option<Registration>,
+}
+
+/// A passkey the RP accepted, and the key it lives on.
+struct Registration {
+    passkey_id: PasskeyId,
+    method_id: String,
+    key_id: behalf_domain::SecurityKeyId,
 }
 
 impl Finish {
@@ -110,6 +120,7 @@ impl Finish {
                 reason: Some(reason.into()),
                 ..Default::default()
             },
+            registration: None,
         }
     }
 
@@ -120,6 +131,7 @@ impl Finish {
                 reason: Some(reason.into()),
                 ..Default::default()
             },
+            registration: None,
         }
     }
 
@@ -132,8 +144,29 @@ impl Finish {
                 request_id: error.request_id.clone(),
                 passkey_id: None,
             },
+            registration: None,
         }
     }
+}
+
+/// Items a run has claimed and not yet started, shared by its workers.
+#[derive(Default)]
+struct Claims {
+    queue: tokio::sync::Mutex<VecDeque<Claim>>,
+}
+
+/// Items claimed in one query at most: enough to save most of the reads, few enough that a
+/// stopped or dead run holds back little.
+const CLAIM_BATCH: usize = 32;
+
+/// A claimed item and what was known of its user when it was claimed.
+struct Claim {
+    item: behalf_domain::Item,
+    user: User,
+    /// The user's passkeys on this RP.
+    passkeys: Vec<behalf_domain::Passkey>,
+    /// The user's current vault key, if any.
+    vault_key: Option<behalf_domain::SecurityKey>,
 }
 
 /// Where one pass over an item ended.
@@ -217,13 +250,29 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
     ) -> Result<RunSummary, EngineError> {
         self.release_dead_local_leases(job_id).await?;
         let before = progress.snapshot();
+        let claims = Claims::default();
         let workers = (0..self.inner.options.concurrency.max(1)).map(|_| {
             let engine = self.clone();
             let stop = stop.clone();
-            async move { engine.work(job_id, progress, stop).await }
+            let claims = &claims;
+            async move { engine.work(job_id, progress, stop, claims).await }
         });
         let work = futures::future::join_all(workers);
         let results = self.renewing_leases(job_id, work).await;
+        // Items claimed but not reached (the run was stopped) are given back at once.
+        let unstarted: Vec<_> = claims
+            .queue
+            .lock()
+            .await
+            .drain(..)
+            .map(|c| c.item.id)
+            .collect();
+        if !unstarted.is_empty() {
+            self.inner
+                .store
+                .release_unstarted_items(&unstarted, &self.inner.options.worker_id)
+                .await?;
+        }
         for result in results {
             result?;
         }
@@ -268,6 +317,7 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         job_id: JobId,
         progress: &Progress,
         stop: watch::Receiver<bool>,
+        claims: &Claims,
     ) -> Result<(), EngineError> {
         let inner = &self.inner;
         let lease_ms = i64::try_from(inner.options.lease.as_millis()).unwrap_or(i64::MAX);
@@ -275,31 +325,35 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
             if *stop.borrow() {
                 return Ok(());
             }
-            let claimed = inner
-                .store
-                .claim_items(job_id, &inner.options.worker_id, 1, lease_ms)
-                .await?;
-            let Some(item) = claimed.into_iter().next() else {
+            let Some(claim) = self.next_claim(job_id, lease_ms, claims).await? else {
                 return Ok(());
             };
-            let user = inner.store.get_user(item.user_id).await?;
-            let step = self.step(&item, &user).await?;
+            let step = self.step(&claim).await?;
+            let Claim { item, user, .. } = claim;
             match step {
                 Step::Done(finish, passkey_id) => {
                     let outcome = ItemOutcome {
                         passkey_id,
                         ..finish.outcome
                     };
-                    match inner
-                        .store
-                        .update_item(item.id, &inner.options.worker_id, finish.state, &outcome)
-                        .await
-                    {
-                        // Our lease expired and another worker owns the item now: its outcome counts.
+                    // The item's final state, the passkey's and the event: one commit.
+                    let mut set = WriteSet::new();
+                    if let Some(registration) = &finish.registration {
+                        set.mark_passkey_registered(
+                            registration.passkey_id,
+                            &registration.method_id,
+                        );
+                        set.set_security_key_state(registration.key_id, SecurityKeyState::Active);
+                    }
+                    set.update_item(item.id, &inner.options.worker_id, finish.state, &outcome);
+                    self.record(&mut set, &user, finish.state, &outcome);
+                    match inner.store.commit(set).await {
+                        // Our lease expired and another worker owns the item now: its outcome
+                        // counts (it finds what we registered by listing).
                         Err(StoreError::Conflict(_)) => continue,
                         other => other?,
                     }
-                    self.record(&user, finish.state, &outcome, progress).await?;
+                    report(progress, &user, finish.state, &outcome);
                 }
                 Step::Retry(why) => {
                     tracing::debug!(user = %user.upn, %why, "item will be retried");
@@ -312,19 +366,16 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
                             )),
                             ..Default::default()
                         };
-                        if inner
-                            .store
-                            .update_item(
-                                item.id,
-                                &inner.options.worker_id,
-                                ItemState::Failed,
-                                &outcome,
-                            )
-                            .await
-                            .is_ok()
-                        {
-                            self.record(&user, ItemState::Failed, &outcome, progress)
-                                .await?;
+                        let mut set = WriteSet::new();
+                        set.update_item(
+                            item.id,
+                            &inner.options.worker_id,
+                            ItemState::Failed,
+                            &outcome,
+                        );
+                        self.record(&mut set, &user, ItemState::Failed, &outcome);
+                        if inner.store.commit(set).await.is_ok() {
+                            report(progress, &user, ItemState::Failed, &outcome);
                         }
                     } else {
                         // Back off before the item is claimable again (the relying party or the
@@ -344,13 +395,8 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         }
     }
 
-    async fn record(
-        &self,
-        user: &User,
-        state: ItemState,
-        outcome: &ItemOutcome,
-        progress: &Progress,
-    ) -> Result<(), EngineError> {
+    /// Adds the event that records an item's outcome to `set`.
+    fn record(&self, set: &mut WriteSet, user: &User, state: ItemState, outcome: &ItemOutcome) {
         let inner = &self.inner;
         let (action, result) = match state {
             ItemState::Registered => ("passkey.registered", Outcome::Success),
@@ -367,30 +413,73 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
             // says which one registered each passkey.
             "worker": inner.options.worker_id,
         });
-        inner
-            .store
-            .append_event(
-                inner.workspace_id,
-                NewEvent::new(inner.options.actor.clone(), action, result)
-                    .user(user.id)
-                    .rp(inner.rp.rp_id())
-                    .detail(detail),
-            )
-            .await?;
-        progress.record(ItemReport {
-            user_id: user.id,
-            upn: user.upn.to_string(),
-            state,
-            reason: outcome.reason.clone(),
-            error_code: outcome.error_code.clone(),
-            request_id: outcome.request_id.clone(),
-        });
-        Ok(())
+        set.append_event(
+            inner.workspace_id,
+            NewEvent::new(inner.options.actor.clone(), action, result)
+                .user(user.id)
+                .rp(inner.rp.rp_id())
+                .detail(detail),
+        );
     }
 
     /// One pass over an item from wherever it stands.
-    async fn step(&self, item: &behalf_domain::Item, user: &User) -> Result<Step, EngineError> {
+    /// The next item to work on, with what `step` needs to know about its user. Items are
+    /// claimed a few at a time, and their users, passkeys and keys read in one query each.
+    async fn next_claim(
+        &self,
+        job_id: JobId,
+        lease_ms: i64,
+        claims: &Claims,
+    ) -> Result<Option<Claim>, EngineError> {
         let inner = &self.inner;
+        let mut queue = claims.queue.lock().await;
+        if let Some(claim) = queue.pop_front() {
+            return Ok(Some(claim));
+        }
+        let batch = i64::try_from(inner.options.concurrency.clamp(1, CLAIM_BATCH)).unwrap_or(1);
+        let items = inner
+            .store
+            .claim_items(job_id, &inner.options.worker_id, batch, lease_ms)
+            .await?;
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<UserId> = items.iter().map(|i| i.user_id).collect();
+        let mut users: HashMap<UserId, User> = inner
+            .store
+            .get_users(&ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        let mut passkeys = inner
+            .store
+            .passkeys_of_users(&ids, inner.rp.rp_id())
+            .await?;
+        let mut keys = inner
+            .store
+            .current_security_keys(&ids, SecurityKeyKind::Vault)
+            .await?;
+        for item in items {
+            let user = users
+                .remove(&item.user_id)
+                .ok_or_else(|| StoreError::NotFound {
+                    kind: "user",
+                    key: item.user_id.to_string(),
+                })?;
+            queue.push_back(Claim {
+                passkeys: passkeys.remove(&user.id).unwrap_or_default(),
+                vault_key: keys.remove(&user.id),
+                item,
+                user,
+            });
+        }
+        Ok(queue.pop_front())
+    }
+
+    async fn step(&self, claim: &Claim) -> Result<Step, EngineError> {
+        let inner = &self.inner;
+        let (item, user) = (&claim.item, &claim.user);
         let rp_id = inner.rp.rp_id();
         let rp_user = rp_user_of(user);
 
@@ -401,30 +490,27 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         if !user.enabled || user.lifecycle != Lifecycle::Active {
             return Ok(Step::Done(Finish::skipped("user is disabled"), None));
         }
-        let existing = inner.store.passkeys_of(user.id, rp_id).await?;
-        if existing.iter().any(|p| p.state == PasskeyState::Registered) {
+        if claim
+            .passkeys
+            .iter()
+            .any(|p| p.state == PasskeyState::Registered)
+        {
             return Ok(Step::Done(
                 Finish::skipped(format!("already has a Behalf passkey on {rp_id}")),
                 None,
             ));
         }
-        let key = match inner
-            .store
-            .current_security_key(user.id, SecurityKeyKind::Vault)
-            .await?
-        {
+        // What is written before the registration is sent, in one commit: the key (when the
+        // user gets one now), the passkey's record and the item's new state.
+        let mut before_sending = WriteSet::new();
+        let key = match claim.vault_key.clone() {
             Some(key) => key,
-            None if inner.options.auto_assign_vault_key => {
-                inner
-                    .store
-                    .assign_security_key(
-                        inner.workspace_id,
-                        user.id,
-                        SecurityKeyKind::Vault,
-                        "vault",
-                    )
-                    .await?
-            }
+            None if inner.options.auto_assign_vault_key => before_sending.assign_security_key(
+                inner.workspace_id,
+                user.id,
+                SecurityKeyKind::Vault,
+                "vault",
+            ),
             None => {
                 return Ok(Step::Done(
                     Finish::skipped("no security key assigned"),
@@ -471,22 +557,27 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         };
         let passkey_id = PasskeyId::new();
         let display_name = self.display_name(user, passkey_id);
-        inner
-            .store
-            .insert_passkey(&NewPasskey {
-                id: passkey_id,
-                workspace_id: inner.workspace_id,
-                user_id: user.id,
-                security_key_id: key.id,
-                rp_id: rp_id.to_owned(),
-                credential_id: registration.credential.credential_id.clone(),
-                public_key_cose: registration.credential.public_key_cose.clone(),
-                aaguid: registration.credential.aaguid.to_string(),
-                created_by: inner.options.actor.clone(),
-            })
-            .await?;
-        self.advance(item, ItemState::CredentialCreated, Some(passkey_id))
-            .await?;
+        before_sending.insert_passkey(&NewPasskey {
+            id: passkey_id,
+            workspace_id: inner.workspace_id,
+            user_id: user.id,
+            security_key_id: key.id,
+            rp_id: rp_id.to_owned(),
+            credential_id: registration.credential.credential_id.clone(),
+            public_key_cose: registration.credential.public_key_cose.clone(),
+            aaguid: registration.credential.aaguid.to_string(),
+            created_by: inner.options.actor.clone(),
+        });
+        before_sending.update_item(
+            item.id,
+            &inner.options.worker_id,
+            ItemState::CredentialCreated,
+            &ItemOutcome {
+                passkey_id: Some(passkey_id),
+                ..Default::default()
+            },
+        );
+        inner.store.commit(before_sending).await?;
 
         // credential_created → registered
         match inner
@@ -494,10 +585,10 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
             .register(&rp_user, &display_name, registration.response.to_json())
             .await
         {
-            Ok(method) => {
-                self.registered(passkey_id, &method.id, key.id).await?;
-                Ok(Step::Done(registered_finish(), Some(passkey_id)))
-            }
+            Ok(method) => Ok(Step::Done(
+                registered_finish(passkey_id, method.id, key.id),
+                Some(passkey_id),
+            )),
             Err(e) if e.kind == RpErrorKind::Unavailable => {
                 // Unknown whether it landed: the next pass reconciles by listing.
                 Ok(Step::Retry(e.to_string()))
@@ -511,8 +602,10 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
                         .iter()
                         .find(|m| m.display_name.contains(&passkey_tag(passkey_id)))
                 {
-                    self.registered(passkey_id, &method.id, key.id).await?;
-                    return Ok(Step::Done(registered_finish(), Some(passkey_id)));
+                    return Ok(Step::Done(
+                        registered_finish(passkey_id, method.id.clone(), key.id),
+                        Some(passkey_id),
+                    ));
                 }
                 self.abandon(passkey_id, rp_id, &registration.credential.credential_id)
                     .await?;
@@ -538,7 +631,14 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         let passkey = inner.store.get_passkey(passkey_id).await?;
         match passkey.state {
             PasskeyState::Registered => {
-                return Ok(Some(Step::Done(registered_finish(), Some(passkey_id))));
+                return Ok(Some(Step::Done(
+                    Finish {
+                        state: ItemState::Registered,
+                        outcome: ItemOutcome::default(),
+                        registration: None,
+                    },
+                    Some(passkey_id),
+                )));
             }
             PasskeyState::Revoked => return Ok(None),
             PasskeyState::Created => {}
@@ -557,31 +657,15 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         let tag = passkey_tag(passkey_id);
         if let Some(method) = methods.iter().find(|m| m.display_name.contains(&tag)) {
             tracing::info!(user = %user.upn, "reconciled: the earlier registration had landed");
-            self.registered(passkey_id, &method.id, passkey.security_key_id)
-                .await?;
-            return Ok(Some(Step::Done(registered_finish(), Some(passkey_id))));
+            return Ok(Some(Step::Done(
+                registered_finish(passkey_id, method.id.clone(), passkey.security_key_id),
+                Some(passkey_id),
+            )));
         }
         // It never arrived: destroy the key, and start over with fresh options.
         self.abandon(passkey_id, &passkey.rp_id, &passkey.credential_id)
             .await?;
         Ok(None)
-    }
-
-    async fn registered(
-        &self,
-        passkey_id: PasskeyId,
-        method_id: &str,
-        key_id: behalf_domain::SecurityKeyId,
-    ) -> Result<(), EngineError> {
-        self.inner
-            .store
-            .mark_passkey_registered(passkey_id, method_id)
-            .await?;
-        self.inner
-            .store
-            .set_security_key_state(key_id, SecurityKeyState::Active)
-            .await?;
-        Ok(())
     }
 
     /// The RP does not have this passkey and never will: destroy the key, keep the record.
@@ -728,11 +812,32 @@ pub(crate) fn passkey_tag(passkey_id: PasskeyId) -> String {
     format!("#{}", &hex[20..])
 }
 
-fn registered_finish() -> Finish {
+fn registered_finish(
+    passkey_id: PasskeyId,
+    method_id: String,
+    key_id: behalf_domain::SecurityKeyId,
+) -> Finish {
     Finish {
         state: ItemState::Registered,
         outcome: ItemOutcome::default(),
+        registration: Some(Registration {
+            passkey_id,
+            method_id,
+            key_id,
+        }),
     }
+}
+
+/// Counts an item's committed outcome in the run's progress.
+fn report(progress: &Progress, user: &User, state: ItemState, outcome: &ItemOutcome) {
+    progress.record(ItemReport {
+        user_id: user.id,
+        upn: user.upn.to_string(),
+        state,
+        reason: outcome.reason.clone(),
+        error_code: outcome.error_code.clone(),
+        request_id: outcome.request_id.clone(),
+    });
 }
 
 /// 1 s after the first failed attempt, doubling, at most 30 s.

@@ -1,11 +1,11 @@
 //! The append-only event log: audit trail and provisioning report in one.
 
-use behalf_domain::{Event, EventId, Millis, NewEvent, UserId, WorkspaceId, now_millis};
+use behalf_domain::{Event, Millis, NewEvent, UserId, WorkspaceId};
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use crate::rows::Reader;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, WriteSet};
 
 const EVENT_COLUMNS: &str = "id, workspace_id, at, actor, action, user_id, rp_id, outcome, detail";
 
@@ -41,23 +41,10 @@ impl Store {
         workspace_id: WorkspaceId,
         event: NewEvent,
     ) -> Result<Event, StoreError> {
-        let sql = format!(
-            "INSERT INTO events (id, workspace_id, at, actor, action, user_id, rp_id, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {EVENT_COLUMNS}"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(EventId::new().to_string())
-            .bind(workspace_id.to_string())
-            .bind(now_millis())
-            .bind(event.actor)
-            .bind(event.action)
-            .bind(event.user_id.map(|u| u.to_string()))
-            .bind(event.rp_id)
-            .bind(event.outcome.as_str())
-            .bind(event.detail.to_string())
-            .fetch_one(self.pool())
-            .await?;
-        event_from(&row)
+        let mut set = WriteSet::new();
+        let event = set.append_event(workspace_id, event);
+        self.commit(set).await?;
+        Ok(event)
     }
 
     /// Events in the order they were written.

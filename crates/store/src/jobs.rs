@@ -14,7 +14,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use crate::rows::Reader;
-use crate::{Backend, Store, StoreError};
+use crate::{Backend, Store, StoreError, WriteSet};
 
 const JOB_COLUMNS: &str =
     "id, workspace_id, rp_id, options, state, created_by, created_at, updated_at";
@@ -173,9 +173,13 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Vec<Item>, StoreError> {
         let now = now_millis();
-        // PostgreSQL: concurrent claimers skip each other's rows instead of waiting or double
-        // claiming. SQLite: the statement runs under the database's single write lock, so the
-        // sub-select and the update cannot interleave with another claimer.
+        let limit = limit.max(0);
+        // Any claimable items, in no particular order: `ORDER BY id` made every claim sort all
+        // of the job's open items (quadratic over a job). The limit is spliced in, not bound:
+        // SQLite's planner reads a bound LIMIT's value, so rebinding it would recompile the
+        // statement at every claim. PostgreSQL: concurrent claimers skip each other's rows
+        // instead of waiting or double claiming. SQLite: the statement runs under the
+        // database's single write lock, so the sub-select and the update cannot interleave.
         let skip_locked = match self.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -183,7 +187,7 @@ impl Store {
         let sql = format!(
             "UPDATE provisioning_items SET locked_by = $1, locked_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM provisioning_items WHERE job_id = $3 AND state IN {OPEN_STATES} \
-             AND (locked_until IS NULL OR locked_until < $4) ORDER BY id LIMIT $5 {skip_locked}) \
+             AND (locked_until IS NULL OR locked_until < $4) LIMIT {limit} {skip_locked}) \
              RETURNING {ITEM_COLUMNS}"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -191,7 +195,6 @@ impl Store {
             .bind(now + lease_ms)
             .bind(job_id.to_string())
             .bind(now)
-            .bind(limit)
             .fetch_all(self.pool())
             .await?;
         let mut items: Vec<Item> = rows.iter().map(item_from).collect::<Result<_, _>>()?;
@@ -208,31 +211,33 @@ impl Store {
         state: ItemState,
         outcome: &ItemOutcome,
     ) -> Result<(), StoreError> {
-        let release = state.is_final();
-        let done = sqlx::query(
-            "UPDATE provisioning_items SET state = $1, reason = $2, error_code = $3, request_id = $4, \
-             passkey_id = COALESCE($5, passkey_id), updated_at = $6, \
-             locked_by = CASE WHEN $7 = 1 THEN NULL ELSE locked_by END, \
-             locked_until = CASE WHEN $7 = 1 THEN NULL ELSE locked_until END \
-             WHERE id = $8 AND locked_by = $9",
-        )
-        .bind(state.as_str())
-        .bind(outcome.reason.as_deref())
-        .bind(outcome.error_code.as_deref())
-        .bind(outcome.request_id.as_deref())
-        .bind(outcome.passkey_id.map(|p| p.to_string()))
-        .bind(now_millis())
-        .bind(i64::from(release))
-        .bind(id.to_string())
-        .bind(worker)
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "item {id} is no longer leased to {worker}"
-            )));
+        let mut set = WriteSet::new();
+        set.update_item(id, worker, state, outcome);
+        self.commit(set).await
+    }
+
+    /// Gives back leased items that were never worked on (a run stopped before reaching them):
+    /// claimable now, and their claim does not count as an attempt.
+    pub async fn release_unstarted_items(
+        &self,
+        ids: &[ItemId],
+        worker: &str,
+    ) -> Result<u64, StoreError> {
+        let mut released = 0;
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE provisioning_items SET locked_by = NULL, locked_until = NULL, \
+                 attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+                 WHERE locked_by = $1 AND id IN ({})",
+                crate::placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(worker);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            released += query.execute(self.pool()).await?.rows_affected();
         }
-        Ok(())
+        Ok(released)
     }
 
     /// Gives back a lease without changing the state (a clean stop), so the item is claimable now.

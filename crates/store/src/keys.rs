@@ -1,14 +1,16 @@
 //! Security keys (where a passkey's private key lives) and passkeys (a credential at an RP).
 
+use std::collections::HashMap;
+
 use behalf_domain::{
     Passkey, PasskeyId, PasskeyState, SecurityKey, SecurityKeyId, SecurityKeyKind,
-    SecurityKeyState, UserId, WorkspaceId, now_millis,
+    SecurityKeyState, UserId, WorkspaceId,
 };
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use crate::rows::Reader;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, WriteSet};
 
 const KEY_COLUMNS: &str = "id, workspace_id, user_id, kind, state, label, created_at, updated_at";
 const PASSKEY_COLUMNS: &str = "id, workspace_id, user_id, security_key_id, rp_id, credential_id, public_key_cose, \
@@ -74,21 +76,10 @@ impl Store {
         if let Some(key) = self.current_security_key(user_id, kind).await? {
             return Ok(key);
         }
-        let now = now_millis();
-        let sql = format!(
-            "INSERT INTO security_keys (id, workspace_id, user_id, kind, state, label, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'assigned', $5, $6, $6) RETURNING {KEY_COLUMNS}"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(SecurityKeyId::new().to_string())
-            .bind(workspace_id.to_string())
-            .bind(user_id.to_string())
-            .bind(kind.as_str())
-            .bind(label)
-            .bind(now)
-            .fetch_one(self.pool())
-            .await?;
-        key_from(&row)
+        let mut set = WriteSet::new();
+        let key = set.assign_security_key(workspace_id, user_id, kind, label);
+        self.commit(set).await?;
+        Ok(key)
     }
 
     /// The user's newest assigned or active key of `kind`.
@@ -109,6 +100,32 @@ impl Store {
         row.as_ref().map(key_from).transpose()
     }
 
+    /// [`Store::current_security_key`] of each of these users that has one.
+    pub async fn current_security_keys(
+        &self,
+        user_ids: &[UserId],
+        kind: SecurityKeyKind,
+    ) -> Result<HashMap<UserId, SecurityKey>, StoreError> {
+        let mut out = HashMap::with_capacity(user_ids.len());
+        for chunk in user_ids.chunks(500) {
+            let sql = format!(
+                "SELECT {KEY_COLUMNS} FROM security_keys WHERE kind = $1 AND state <> 'revoked' \
+                 AND user_id IN ({}) ORDER BY created_at, id",
+                crate::placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(kind.as_str());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                // Oldest first: the newest of a user's keys is inserted last and wins.
+                let key = key_from(&row)?;
+                out.insert(key.user_id, key);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn security_keys_of(&self, user_id: UserId) -> Result<Vec<SecurityKey>, StoreError> {
         let sql = format!(
             "SELECT {KEY_COLUMNS} FROM security_keys WHERE user_id = $1 ORDER BY created_at, id"
@@ -125,42 +142,16 @@ impl Store {
         id: SecurityKeyId,
         state: SecurityKeyState,
     ) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE security_keys SET state = $1, updated_at = $2 WHERE id = $3")
-                .bind(state.as_str())
-                .bind(now_millis())
-                .bind(id.to_string())
-                .execute(self.pool())
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                kind: "security key",
-                key: id.to_string(),
-            });
-        }
-        Ok(())
+        let mut set = WriteSet::new();
+        set.set_security_key_state(id, state);
+        self.commit(set).await
     }
 
     pub async fn insert_passkey(&self, new: &NewPasskey) -> Result<Passkey, StoreError> {
-        let sql = format!(
-            "INSERT INTO passkeys (id, workspace_id, user_id, security_key_id, rp_id, credential_id, public_key_cose, \
-             aaguid, state, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10) \
-             RETURNING {PASSKEY_COLUMNS}"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(new.id.to_string())
-            .bind(new.workspace_id.to_string())
-            .bind(new.user_id.to_string())
-            .bind(new.security_key_id.to_string())
-            .bind(new.rp_id.as_str())
-            .bind(new.credential_id.clone())
-            .bind(new.public_key_cose.clone())
-            .bind(new.aaguid.as_str())
-            .bind(new.created_by.as_str())
-            .bind(now_millis())
-            .fetch_one(self.pool())
-            .await?;
-        passkey_from(&row)
+        let mut set = WriteSet::new();
+        let passkey = set.insert_passkey(new);
+        self.commit(set).await?;
+        Ok(passkey)
     }
 
     pub async fn get_passkey(&self, id: PasskeyId) -> Result<Passkey, StoreError> {
@@ -184,45 +175,15 @@ impl Store {
         id: PasskeyId,
         rp_method_id: &str,
     ) -> Result<(), StoreError> {
-        self.set_passkey_state(id, PasskeyState::Registered, Some(rp_method_id))
-            .await
+        let mut set = WriteSet::new();
+        set.mark_passkey_registered(id, rp_method_id);
+        self.commit(set).await
     }
 
     pub async fn mark_passkey_revoked(&self, id: PasskeyId) -> Result<(), StoreError> {
-        self.set_passkey_state(id, PasskeyState::Revoked, None)
-            .await
-    }
-
-    async fn set_passkey_state(
-        &self,
-        id: PasskeyId,
-        state: PasskeyState,
-        rp_method_id: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let now = now_millis();
-        let (registered_at, revoked_at) = match state {
-            PasskeyState::Created => (None, None),
-            PasskeyState::Registered => (Some(now), None),
-            PasskeyState::Revoked => (None, Some(now)),
-        };
-        let done = sqlx::query(
-            "UPDATE passkeys SET state = $1, rp_method_id = COALESCE($2, rp_method_id), \
-             registered_at = COALESCE($3, registered_at), revoked_at = COALESCE($4, revoked_at) WHERE id = $5",
-        )
-        .bind(state.as_str())
-        .bind(rp_method_id)
-        .bind(registered_at)
-        .bind(revoked_at)
-        .bind(id.to_string())
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                kind: "passkey",
-                key: id.to_string(),
-            });
-        }
-        Ok(())
+        let mut set = WriteSet::new();
+        set.mark_passkey_revoked(id);
+        self.commit(set).await
     }
 
     /// The user's passkeys on `rp_id` (all states), oldest first.
@@ -240,6 +201,31 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(passkey_from).collect()
+    }
+
+    /// The passkeys on `rp_id` (all states) of each of these users, oldest first.
+    pub async fn passkeys_of_users(
+        &self,
+        user_ids: &[UserId],
+        rp_id: &str,
+    ) -> Result<HashMap<UserId, Vec<Passkey>>, StoreError> {
+        let mut out: HashMap<UserId, Vec<Passkey>> = HashMap::new();
+        for chunk in user_ids.chunks(500) {
+            let sql = format!(
+                "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE rp_id = $1 AND user_id IN ({}) \
+                 ORDER BY created_at, id",
+                crate::placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(rp_id);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                let passkey = passkey_from(&row)?;
+                out.entry(passkey.user_id).or_default().push(passkey);
+            }
+        }
+        Ok(out)
     }
 
     /// Whether any passkey record holds this credential.

@@ -13,6 +13,7 @@
 //! 0/1 flags) and BLOB, the types it maps identically on both backends.
 #![forbid(unsafe_code)]
 
+mod batch;
 mod connections;
 mod error;
 mod events;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub use batch::WriteSet;
 pub use connections::ConnectionTarget;
 pub use error::StoreError;
 pub use events::EventFilter;
@@ -66,6 +68,8 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Group-commits the small writes of concurrent tasks (see `batch`).
+    writer: std::sync::Arc<batch::Writer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -137,11 +141,11 @@ impl Store {
         let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
-                // SQLite has one writer at a time; more connections only queue on its lock.
-                Backend::Sqlite => 8,
+                Backend::Sqlite => 1,
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -171,7 +175,12 @@ impl Store {
                     reason: e.to_string(),
                 })?;
         }
-        Ok(Store { pool, backend })
+        let writer = std::sync::Arc::new(batch::Writer::spawn(pool.clone()));
+        Ok(Store {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     /// Applies every migration not yet applied.
@@ -218,9 +227,23 @@ impl Store {
         &self.pool
     }
 
+    /// Commits `set` (all of it or nothing), with whatever other sets are waiting to be
+    /// written; returns once it is committed.
+    pub async fn commit(&self, set: WriteSet) -> Result<(), StoreError> {
+        self.writer.write(set).await
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// `$first, $first+1, …`: `n` placeholders for an `IN (…)` list.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn create_sqlite_parent_dir(url: &str) -> Result<(), String> {

@@ -223,6 +223,25 @@ impl Store {
             })
     }
 
+    /// The users with these ids (those that exist), in no particular order.
+    pub async fn get_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id IN ({})",
+                crate::placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                out.push(user_from(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The user with this UPN, compared case-insensitively as Entra ID does.
     pub async fn find_user_by_upn(
         &self,

@@ -6,6 +6,7 @@
 use behalf_domain::WorkspaceId;
 use sqlx::any::AnyRow;
 
+use crate::WriteSet;
 use crate::rows::Reader;
 use crate::{Store, StoreError};
 
@@ -61,7 +62,7 @@ pub struct SealedRowRef {
     pub key: WrappedDataKey,
 }
 
-const CREDENTIAL_COLUMNS: &str = "rp_id, credential_id, user_handle, user_name, user_display_name, algorithm, \
+pub(crate) const CREDENTIAL_COLUMNS: &str = "rp_id, credential_id, user_handle, user_name, user_display_name, algorithm, \
      public_key_cose, aaguid, sign_count, cred_protect, created_at, master_key_id, wrapped_data_key, sealed_secret";
 
 fn credential_from(row: &AnyRow) -> Result<VaultCredentialRow, StoreError> {
@@ -93,29 +94,9 @@ impl Store {
         workspace_id: WorkspaceId,
         row: &VaultCredentialRow,
     ) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO vault_credentials (workspace_id, {CREDENTIAL_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(workspace_id.to_string())
-            .bind(row.rp_id.as_str())
-            .bind(row.credential_id.as_slice())
-            .bind(row.user_handle.as_slice())
-            .bind(row.user_name.as_str())
-            .bind(row.user_display_name.as_str())
-            .bind(row.algorithm)
-            .bind(row.public_key_cose.as_slice())
-            .bind(row.aaguid.as_str())
-            .bind(row.sign_count)
-            .bind(row.cred_protect)
-            .bind(row.created_at)
-            .bind(row.key.master_key_id.as_str())
-            .bind(row.key.wrapped_data_key.as_slice())
-            .bind(row.sealed_secret.as_slice())
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let mut set = WriteSet::new();
+        set.vault_insert_credential(workspace_id, row);
+        self.commit(set).await
     }
 
     pub async fn vault_get_credential(

@@ -754,3 +754,158 @@ each_backend!(
         assert_eq!(store.count_memberships(ws.id).await.unwrap(), 1_498);
     }
 );
+
+fn sealed_row(credential_id: u8) -> behalf_store::vault::VaultCredentialRow {
+    behalf_store::vault::VaultCredentialRow {
+        rp_id: MICROSOFT_RP_ID.into(),
+        credential_id: vec![credential_id; 16],
+        user_handle: vec![credential_id; 8],
+        user_name: format!("user{credential_id}"),
+        user_display_name: format!("User {credential_id}"),
+        algorithm: -7,
+        public_key_cose: vec![0xa5; 77],
+        aaguid: "00000000-0000-0000-0000-000000000000".into(),
+        sign_count: 0,
+        cred_protect: None,
+        created_at: now_millis(),
+        key: behalf_store::vault::WrappedDataKey {
+            master_key_id: "mk".into(),
+            wrapped_data_key: vec![1; 60],
+        },
+        sealed_secret: vec![2; 48],
+    }
+}
+
+each_backend!(
+    concurrent_write_sets_commit_whole_or_not_at_all,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        let drafts: Vec<UserDraft> = (0..40)
+            .map(|i| {
+                draft(
+                    &format!("u{i}@contoso.com"),
+                    Some(&format!("obj-{i}")),
+                    true,
+                )
+            })
+            .collect();
+        store.upsert_users(ws.id, &drafts).await.unwrap();
+        let mut users = Vec::new();
+        for d in &drafts {
+            users.push(
+                store
+                    .find_user_by_upn(ws.id, &d.upn)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        let job = store
+            .create_job(ws.id, MICROSOFT_RP_ID, &serde_json::json!({}), "test", &ids)
+            .await
+            .unwrap();
+        let items = store.claim_items(job.id, "w", 40, 60_000).await.unwrap();
+        assert_eq!(items.len(), 40);
+
+        // Forty workers at once each record a key, a passkey, the item's new state and an
+        // event in one set; every tenth writes as a worker that does not hold the lease.
+        let outcomes = futures::future::join_all(items.iter().enumerate().map(|(i, item)| {
+            let store = &store;
+            async move {
+                let mut set = behalf_store::WriteSet::new();
+                let key =
+                    set.assign_security_key(ws.id, item.user_id, SecurityKeyKind::Vault, "vault");
+                let passkey = set.insert_passkey(&NewPasskey {
+                    id: PasskeyId::new(),
+                    workspace_id: ws.id,
+                    user_id: item.user_id,
+                    security_key_id: key.id,
+                    rp_id: MICROSOFT_RP_ID.into(),
+                    credential_id: vec![u8::try_from(i).unwrap(); 16],
+                    public_key_cose: vec![0xa5; 77],
+                    aaguid: "00000000-0000-0000-0000-000000000000".into(),
+                    created_by: "test".into(),
+                });
+                let worker = if i % 10 == 0 { "intruder" } else { "w" };
+                set.update_item(
+                    item.id,
+                    worker,
+                    ItemState::CredentialCreated,
+                    &ItemOutcome {
+                        passkey_id: Some(passkey.id),
+                        ..Default::default()
+                    },
+                );
+                set.append_event(
+                    ws.id,
+                    NewEvent::new("test", "passkey.created", Outcome::Success).user(item.user_id),
+                );
+                (item, store.commit(set).await)
+            }
+        }))
+        .await;
+
+        for (i, (item, outcome)) in outcomes.iter().enumerate() {
+            let passkeys = store
+                .passkeys_of(item.user_id, MICROSOFT_RP_ID)
+                .await
+                .unwrap();
+            let keys = store.security_keys_of(item.user_id).await.unwrap();
+            let events = store
+                .list_events(
+                    ws.id,
+                    &EventFilter {
+                        user_id: Some(item.user_id),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            if i % 10 == 0 {
+                assert!(
+                    matches!(outcome, Err(StoreError::Conflict(_))),
+                    "{i}: {outcome:?}"
+                );
+                assert!(
+                    passkeys.is_empty() && keys.is_empty() && events.is_empty(),
+                    "{i}: nothing of a refused set is written"
+                );
+            } else {
+                assert!(outcome.is_ok(), "{i}: {outcome:?}");
+                assert_eq!((passkeys.len(), keys.len(), events.len()), (1, 1, 1), "{i}");
+            }
+        }
+        let counts = store.job_counts(job.id).await.unwrap();
+        assert_eq!(counts.get(ItemState::CredentialCreated), 36);
+        assert_eq!(counts.get(ItemState::Pending), 4);
+
+        // A set whose statement fails (a credential sealed twice) fails alone: the sets
+        // committed with it stand.
+        let outcomes = futures::future::join_all((0..10u8).map(|i| {
+            let store = &store;
+            async move {
+                let mut set = behalf_store::WriteSet::new();
+                set.vault_insert_credential(ws.id, &sealed_row(if i == 9 { 0 } else { i }));
+                store.commit(set).await
+            }
+        }))
+        .await;
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(StoreError::Conflict(_))))
+            .count();
+        assert_eq!(refused, 1, "{outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 9);
+        for i in 0..9u8 {
+            assert!(
+                store
+                    .vault_get_credential(ws.id, MICROSOFT_RP_ID, &[i; 16])
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "credential {i} is stored"
+            );
+        }
+    }
+);
