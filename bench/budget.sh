@@ -21,6 +21,7 @@
 # - 429 % = answers 429 (any cause) / Graph requests (each attempt counts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/sandbox.sh
 users=${1:-10400}
 shift || true
 concurrencies=("${@:-16 64}")
@@ -43,15 +44,9 @@ run() { # concurrency
   "$bin" sandbox --users "$((users + 1))" --latency-ms "$latency" \
     --write-budget "$budget" --write-window-secs "$window" >"$dir/sandbox.log" 2>&1 &
   local sandbox=$!
-  local url=""
-  for _ in $(seq 1 300); do
-    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$dir/sandbox.log" | head -n 1 || true)
-    [ -n "$url" ] && break; sleep 0.1
-  done
-  [ -n "$url" ] || { echo "the sandbox did not start: $(cat "$dir/sandbox.log")" >&2; exit 1; }
-  export BEHALF_DATA_DIR="$dir/data" BEHALF_ENTRA__TENANT_ID=8d2c6a4e-0b1f-4e7a-9c3d-5f6e7a8b9c0d \
-    BEHALF_ENTRA__CLIENT_ID=5c7f6d3e-8a41-4b0c-9e2f-0d1a2b3c4d5e BEHALF_ENTRA__CLIENT_SECRET='sandbox~provisioning~secret' \
-    BEHALF_ENTRA__GRAPH_BASE_URL="$url" BEHALF_ENTRA__LOGIN_BASE_URL="$url" RUST_LOG=warn
+  local url
+  url=$(sandbox_url "$dir/sandbox.log")
+  use_sandbox "$dir/data" "$url"
   # Users enter the store through a directory import (reads only: the write budget stays full).
   "$bin" import --json >"$dir/import.json" 2>"$dir/import.log"
   # Sample the sandbox's counters once a second while provisioning runs.

@@ -10,6 +10,7 @@
 # embedded SQLite. The database is a scratch one: its public schema is dropped before each row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/sandbox.sh
 users=${1:-2000}
 shift || true
 latencies=("${@:-0 20 50}")
@@ -23,18 +24,13 @@ run() { # name users latency extra-sandbox-flags...
   local dir="$work/$name-$latency"; mkdir -p "$dir"
   "$bin" sandbox --users "$n" --latency-ms "$latency" "$@" >"$dir/sandbox.log" 2>&1 &
   local pid=$!
-  local url=""
-  for _ in $(seq 1 100); do
-    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$dir/sandbox.log" | head -n 1 || true)
-    [ -n "$url" ] && break; sleep 0.1
-  done
+  local url
+  url=$(sandbox_url "$dir/sandbox.log")
   if [ -n "${BENCH_DATABASE_URL:-}" ]; then
     psql -q "$BENCH_DATABASE_URL" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public' >/dev/null
     export BEHALF_DATABASE_URL="$BENCH_DATABASE_URL"
   fi
-  export BEHALF_DATA_DIR="$dir/data" BEHALF_ENTRA__TENANT_ID=8d2c6a4e-0b1f-4e7a-9c3d-5f6e7a8b9c0d \
-    BEHALF_ENTRA__CLIENT_ID=5c7f6d3e-8a41-4b0c-9e2f-0d1a2b3c4d5e BEHALF_ENTRA__CLIENT_SECRET='sandbox~provisioning~secret' \
-    BEHALF_ENTRA__GRAPH_BASE_URL="$url" BEHALF_ENTRA__LOGIN_BASE_URL="$url" RUST_LOG=warn
+  use_sandbox "$dir/data" "$url"
   # Users enter the store through a dry run (one GET each), not measured.
   curl -s "$url/v1.0/users?\$top=999" >/dev/null || true
   "$bin" provision --csv <(printf 'UPN\n'; curl -s -X POST "$url/sandbox/token" -H 'content-type: application/json' -d '{}' \

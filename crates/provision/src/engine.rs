@@ -422,7 +422,6 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         );
     }
 
-    /// One pass over an item from wherever it stands.
     /// The next item to work on, with what `step` needs to know about its user. Items are
     /// claimed a few at a time, and their users, passkeys and keys read in one query each.
     async fn next_claim(
@@ -477,6 +476,7 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
         Ok(queue.pop_front())
     }
 
+    /// One pass over an item from wherever it stands.
     async fn step(&self, claim: &Claim) -> Result<Step, EngineError> {
         let inner = &self.inner;
         let (item, user) = (&claim.item, &claim.user);

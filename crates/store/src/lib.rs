@@ -141,6 +141,8 @@ impl Store {
         let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
+                // SQLite has one writer at a time, and a connection drops its page cache
+                // whenever another connection commits: one connection, its cache kept warm.
                 Backend::Sqlite => 1,
                 Backend::Postgres => 16,
             })

@@ -282,11 +282,9 @@ impl Store {
     ) -> Result<Vec<User>, StoreError> {
         let mut out = Vec::with_capacity(external_ids.len());
         for chunk in external_ids.chunks(500) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE workspace_id = $1 AND external_id IN ({})",
-                placeholders.join(", ")
+                crate::placeholders(2, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(workspace_id.to_string());
             for id in chunk {
