@@ -60,7 +60,11 @@ pub(crate) enum Write {
         state: SecurityKeyState,
         at: i64,
     },
-    InsertEvent(Event),
+    /// The event, and its detail as stored (JSON text, serialised once).
+    InsertEvent {
+        event: Event,
+        detail: String,
+    },
 }
 
 /// The order kinds are applied in within a batch: rows before the rows that refer to them.
@@ -75,7 +79,7 @@ impl Write {
             Write::UpdateItem { .. } => 3,
             Write::SetPasskeyState { .. } => 4,
             Write::SetSecurityKeyState { .. } => 5,
-            Write::InsertEvent(_) => 6,
+            Write::InsertEvent { .. } => 6,
         }
     }
 
@@ -90,7 +94,7 @@ impl Write {
             Write::UpdateItem { id, .. } => id.to_string(),
             Write::SetPasskeyState { id, .. } => id.to_string(),
             Write::SetSecurityKeyState { id, .. } => id.to_string(),
-            Write::InsertEvent(event) => event.id.to_string(),
+            Write::InsertEvent { event, .. } => event.id.to_string(),
         };
         (self.kind(), key)
     }
@@ -136,12 +140,12 @@ impl Write {
                 36 + rp_method_id.as_ref().map_or(0, String::len) + 48
             }
             Write::SetSecurityKeyState { .. } => 36 + 32,
-            Write::InsertEvent(e) => {
+            Write::InsertEvent { event: e, detail } => {
                 3 * 36
                     + e.actor.len()
                     + e.action.len()
                     + e.rp_id.as_ref().map_or(0, String::len)
-                    + e.detail.to_string().len()
+                    + detail.len()
                     + 48
             }
         }
@@ -283,7 +287,10 @@ impl WriteSet {
             outcome: event.outcome,
             detail: event.detail,
         };
-        self.writes.push(Write::InsertEvent(event.clone()));
+        self.writes.push(Write::InsertEvent {
+            detail: event.detail.to_string(),
+            event: event.clone(),
+        });
         event
     }
 
@@ -453,12 +460,7 @@ fn refusal(write: &Write) -> StoreError {
 /// `($1, $2, …), ($n+1, …)`: `rows` rows of `params` placeholders each.
 fn values(rows: usize, params: usize) -> String {
     (0..rows)
-        .map(|r| {
-            let p: Vec<String> = (1..=params)
-                .map(|i| format!("${}", r * params + i))
-                .collect();
-            format!("({})", p.join(", "))
-        })
+        .map(|r| format!("({})", crate::placeholders(r * params + 1, params)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -524,7 +526,7 @@ fn statement(first: &Write, n: usize) -> (String, bool) {
             ),
             true,
         ),
-        Write::InsertEvent(_) => (
+        Write::InsertEvent { .. } => (
             format!(
                 "INSERT INTO events (id, workspace_id, at, actor, action, user_id, rp_id, outcome, detail) \
                  VALUES {}",
@@ -605,7 +607,7 @@ fn bind<'q>(query: Query<'q, Any, AnyArguments>, write: &Write) -> Query<'q, Any
         Write::SetSecurityKeyState { id, state, at } => {
             query.bind(id.to_string()).bind(state.as_str()).bind(*at)
         }
-        Write::InsertEvent(e) => query
+        Write::InsertEvent { event: e, detail } => query
             .bind(e.id.to_string())
             .bind(e.workspace_id.to_string())
             .bind(e.at)
@@ -614,6 +616,6 @@ fn bind<'q>(query: Query<'q, Any, AnyArguments>, write: &Write) -> Query<'q, Any
             .bind(e.user_id.map(|u| u.to_string()))
             .bind(e.rp_id.clone())
             .bind(e.outcome.as_str())
-            .bind(e.detail.to_string()),
+            .bind(detail.clone()),
     }
 }
