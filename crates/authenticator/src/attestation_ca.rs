@@ -2,7 +2,7 @@
 //! (WebAuthn L3 §8.2.1 "Packed Attestation Statement Certificate Requirements").
 //!
 //! rcgen builds the certificates with no crypto backend of its own: it hands the to-be-signed
-//! bytes to [`RcgenKey`], which signs with the same p256 code as every credential.
+//! bytes to [`RcgenKey`], which signs with the same key code as every credential.
 
 use rcgen::string::PrintableString;
 use rcgen::{

@@ -154,6 +154,20 @@ impl<S: CredentialStore> Authenticator<S> {
         &self,
         options: &CreationOptions,
     ) -> Result<Registration, AuthenticatorError> {
+        let (registration, credential) = self.make_credential_unstored(options).await?;
+        // Step 16 (storing the resident credential), done last so that nothing is stored for a
+        // registration that could not be built.
+        self.store.insert(&credential).await?;
+        Ok(registration)
+    }
+
+    /// [`Self::make_credential`] without the store's insert: the caller must store the returned
+    /// credential (with [`CredentialStore::insert`], or in one transaction with its own record
+    /// of the registration) before the registration leaves the process.
+    pub async fn make_credential_unstored(
+        &self,
+        options: &CreationOptions,
+    ) -> Result<(Registration, Credential), AuthenticatorError> {
         // CTAP 2.1 §6.1.2 step 3: the first pubKeyCredParams entry we support wins, else
         // CTAP2_ERR_UNSUPPORTED_ALGORITHM.
         if !options.algorithms.contains(&ES256) {
@@ -246,16 +260,7 @@ impl<S: CredentialStore> Authenticator<S> {
         )?;
         let attestation_object = attestation_object(attestation.format(), stmt, auth_data);
 
-        // Step 16 (storing the resident credential), done last so that nothing is stored for a
-        // registration that could not be built.
-        self.store
-            .insert(&Credential {
-                info: info.clone(),
-                secret,
-            })
-            .await?;
-
-        Ok(Registration {
+        let registration = Registration {
             response: RegistrationResponse {
                 id: b64url(&credential_id),
                 response: AttestationResponse {
@@ -264,9 +269,10 @@ impl<S: CredentialStore> Authenticator<S> {
                 },
                 client_extension_results: serde_json::Map::new(),
             },
-            credential: info,
+            credential: info.clone(),
             format: attestation.format(),
-        })
+        };
+        Ok((registration, Credential { info, secret }))
     }
 
     /// Parses request options JSON and runs [`Self::get_assertion`].
