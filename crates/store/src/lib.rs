@@ -177,7 +177,7 @@ impl Store {
                     reason: e.to_string(),
                 })?;
         }
-        let writer = std::sync::Arc::new(batch::Writer::spawn(pool.clone()));
+        let writer = std::sync::Arc::new(batch::Writer::spawn(pool.clone(), backend));
         Ok(Store {
             pool,
             backend,
