@@ -12,6 +12,7 @@ use behalf_domain::{
 use behalf_store::{NewPasskey, Store, StoreError, WriteSet};
 use tokio::sync::watch;
 
+use crate::credentials::StageCredentials;
 use crate::progress::{ItemReport, Progress};
 use crate::rp::{RelyingParty, RpError, RpErrorKind};
 
@@ -176,7 +177,7 @@ enum Step {
     Retry(String),
 }
 
-impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
+impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
     pub fn new(
         store: Store,
         workspace_id: WorkspaceId,
@@ -501,7 +502,8 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
             ));
         }
         // What is written before the registration is sent, in one commit: the key (when the
-        // user gets one now), the passkey's record and the item's new state.
+        // user gets one now), the sealed credential, the passkey's record and the item's new
+        // state.
         let mut before_sending = WriteSet::new();
         let key = match claim.vault_key.clone() {
             Some(key) => key,
@@ -541,20 +543,32 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
                 .await?;
         }
 
-        // options_fetched → credential_created: sealed in the vault, then recorded, then sent.
-        let registration = match inner.authenticator.make_credential(&options).await {
-            Ok(registration) => registration,
-            // The vault's database is unreachable: nothing was made, try again later.
-            Err(e @ behalf_authenticator::AuthenticatorError::Store(_)) => {
-                return Ok(Step::Retry(format!("the credential store failed: {e}")));
-            }
-            Err(e) => {
-                return Ok(Step::Done(
-                    Finish::failed(format!("the authenticator refused: {e}")),
-                    None,
-                ));
-            }
-        };
+        // options_fetched → credential_created: sealed in the vault and recorded in one commit,
+        // then sent.
+        let (registration, credential) =
+            match inner.authenticator.make_credential_unstored(&options).await {
+                Ok(made) => made,
+                // The vault's database is unreachable: nothing was made, try again later.
+                Err(e @ behalf_authenticator::AuthenticatorError::Store(_)) => {
+                    return Ok(Step::Retry(format!("the credential store failed: {e}")));
+                }
+                Err(e) => {
+                    return Ok(Step::Done(
+                        Finish::failed(format!("the authenticator refused: {e}")),
+                        None,
+                    ));
+                }
+            };
+        if let Err(e) = inner
+            .authenticator
+            .store()
+            .stage_insert(&mut before_sending, &credential)
+            .await
+        {
+            return Ok(Step::Retry(format!("the credential store failed: {e}")));
+        }
+        // The secret is sealed in the set (or stored): the clear key goes (zeroed) now.
+        drop(credential);
         let passkey_id = PasskeyId::new();
         let display_name = self.display_name(user, passkey_id);
         before_sending.insert_passkey(&NewPasskey {
@@ -690,8 +704,8 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
     /// - passkeys recorded `created` whose item never reached `credential_created` (reconcile
     ///   settles those that did, so any still `created` here were never sent: the POST comes only
     ///   after that state is written);
-    /// - credentials sealed for this user handle that no passkey record knows (a crash between
-    ///   sealing and recording).
+    /// - credentials sealed for this user handle that no passkey record knows (left by a
+    ///   credential store that cannot commit with the passkey's record, as the vault does).
     async fn destroy_unsent_credentials(
         &self,
         user: &User,

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod attestation;
+mod credentials;
 pub mod csv_input;
 mod deprovision;
 mod engine;
@@ -26,6 +27,7 @@ mod progress;
 mod rp;
 
 pub use attestation::{AttestationMode, workspace_attestation};
+pub use credentials::StageCredentials;
 pub use deprovision::DeprovisionSummary;
 pub use engine::{Engine, EngineError, EngineOptions, RunSummary};
 pub use lease::while_renewing;

@@ -6,7 +6,6 @@
 use behalf_domain::WorkspaceId;
 use sqlx::any::AnyRow;
 
-use crate::WriteSet;
 use crate::rows::Reader;
 use crate::{Store, StoreError};
 
@@ -88,17 +87,6 @@ fn credential_from(row: &AnyRow) -> Result<VaultCredentialRow, StoreError> {
 }
 
 impl Store {
-    /// Saves a sealed credential; the same RP and credential id twice is a [`StoreError::Conflict`].
-    pub async fn vault_insert_credential(
-        &self,
-        workspace_id: WorkspaceId,
-        row: &VaultCredentialRow,
-    ) -> Result<(), StoreError> {
-        let mut set = WriteSet::new();
-        set.vault_insert_credential(workspace_id, row);
-        self.commit(set).await
-    }
-
     pub async fn vault_get_credential(
         &self,
         workspace_id: WorkspaceId,

@@ -6,8 +6,8 @@ use behalf_authenticator::{
     CredentialStore, SecretBytes, b64url,
 };
 use behalf_domain::{WorkspaceId, now_millis};
-use behalf_store::Store;
 use behalf_store::vault::{SealedRowRef, VaultCredentialRow, VaultTable, WrappedDataKey};
+use behalf_store::{Store, WriteSet};
 
 use crate::envelope::{KEY_LEN, aad, open, seal};
 use crate::{MasterKey, VaultError};
@@ -279,6 +279,40 @@ impl Vault {
         Ok(self.store.vault_master_key_usage(self.workspace_id).await?)
     }
 
+    /// Seals `credential` and adds its insert to `set`, so that it commits together with the
+    /// caller's own record of it (or not at all). The same RP and credential id twice fails the
+    /// set.
+    pub fn stage_credential(
+        &self,
+        set: &mut WriteSet,
+        credential: &Credential,
+    ) -> Result<(), VaultError> {
+        let info = &credential.info;
+        let identity = RowIdentity::Credential {
+            rp_id: &info.rp_id,
+            credential_id: &info.credential_id,
+        };
+        let plaintext = credential.secret.to_bytes();
+        let (key, sealed_secret) = self.seal(&identity, plaintext.expose())?;
+        let row = VaultCredentialRow {
+            rp_id: info.rp_id.clone(),
+            credential_id: info.credential_id.clone(),
+            user_handle: info.user_handle.clone(),
+            user_name: info.user_name.clone(),
+            user_display_name: info.user_display_name.clone(),
+            algorithm: info.algorithm,
+            public_key_cose: info.public_key_cose.clone(),
+            aaguid: info.aaguid.to_string(),
+            sign_count: i64::from(info.sign_count),
+            cred_protect: info.cred_protect.map(|p| i64::from(p.level())),
+            created_at: info.created_at,
+            key,
+            sealed_secret,
+        };
+        set.vault_insert_credential(self.workspace_id, &row);
+        Ok(())
+    }
+
     fn credential_from_row(&self, row: VaultCredentialRow) -> Result<Credential, VaultError> {
         let identity = RowIdentity::Credential {
             rp_id: &row.rp_id,
@@ -345,32 +379,11 @@ fn to_store_error(e: VaultError) -> AuthenticatorError {
 #[async_trait]
 impl CredentialStore for Vault {
     async fn insert(&self, credential: &Credential) -> Result<(), AuthenticatorError> {
-        let info = &credential.info;
-        let identity = RowIdentity::Credential {
-            rp_id: &info.rp_id,
-            credential_id: &info.credential_id,
-        };
-        let plaintext = credential.secret.to_bytes();
-        let (key, sealed_secret) = self
-            .seal(&identity, plaintext.expose())
+        let mut set = WriteSet::new();
+        self.stage_credential(&mut set, credential)
             .map_err(to_store_error)?;
-        let row = VaultCredentialRow {
-            rp_id: info.rp_id.clone(),
-            credential_id: info.credential_id.clone(),
-            user_handle: info.user_handle.clone(),
-            user_name: info.user_name.clone(),
-            user_display_name: info.user_display_name.clone(),
-            algorithm: info.algorithm,
-            public_key_cose: info.public_key_cose.clone(),
-            aaguid: info.aaguid.to_string(),
-            sign_count: i64::from(info.sign_count),
-            cred_protect: info.cred_protect.map(|p| i64::from(p.level())),
-            created_at: info.created_at,
-            key,
-            sealed_secret,
-        };
         self.store
-            .vault_insert_credential(self.workspace_id, &row)
+            .commit(set)
             .await
             .map_err(|e| to_store_error(e.into()))
     }
