@@ -705,7 +705,8 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
     ///   settles those that did, so any still `created` here were never sent: the POST comes only
     ///   after that state is written);
     /// - credentials sealed for this user handle that no passkey record knows (left by a
-    ///   credential store that cannot commit with the passkey's record, as the vault does).
+    ///   credential store that cannot commit with the passkey's record, unlike the vault, or by
+    ///   an earlier release that sealed in a commit of its own).
     async fn destroy_unsent_credentials(
         &self,
         user: &User,
