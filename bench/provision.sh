@@ -39,24 +39,24 @@ while u:
     p=json.load(urllib.request.urlopen(urllib.request.Request(u,headers={"Authorization":"Bearer "+t})))
     [print(x["userPrincipalName"]) for x in p["value"] if x["accountEnabled"]]
     u=p.get("@odata.nextLink")' "$url") --dry-run >/dev/null 2>&1
-  /usr/bin/time -f '%U %S %M' -o "$dir/time" "$bin" provision --automatic --concurrency 64 --json \
+  /usr/bin/time -f '%U %S %M %w' -o "$dir/time" "$bin" provision --automatic --concurrency 64 --json \
     --failures "$dir/failures.csv" >"$dir/summary.json" 2>"$dir/provision.log" || true
-  read -r user sys rss <"$dir/time"
-  python3 - "$name" "$latency" "$user" "$sys" "$rss" "$dir/summary.json" "$url" <<'PY'
+  read -r user sys rss switches <"$dir/time"
+  python3 - "$name" "$latency" "$user" "$sys" "$rss" "$switches" "$dir/summary.json" "$url" <<'PY'
 import json, sys, urllib.request
-name, latency, user, sys_, rss, summary, url = sys.argv[1:]
+name, latency, user, sys_, rss, switches, summary, url = sys.argv[1:]
 s = json.load(open(summary))
 state = json.load(urllib.request.urlopen(url + "/sandbox/state"))
 n = s["registered"]
 cpu_ms = (float(user) + float(sys_)) * 1000 / max(n, 1)
 rate = s["users_per_second"]
-print(f"| {name} | {n} | {latency} ms | {rate:.1f} | {cpu_ms:.2f} | {int(rss) / 1024:.0f} MiB | {state['throttled429']} |")
+print(f"| {name} | {n} | {latency} ms | {rate:.1f} | {cpu_ms:.2f} | {int(switches) / max(n, 1):.1f} | {int(rss) / 1024:.0f} MiB | {state['throttled429']} |")
 PY
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
 }
 
-echo "| scenario | users | sandbox latency | users/s | Behalf CPU ms / user | Behalf peak RSS | 429s |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| scenario | users | sandbox latency | users/s | Behalf CPU ms / user | voluntary context switches / user | Behalf peak RSS | 429s |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 backend=$([ -n "${BENCH_DATABASE_URL:-}" ] && echo postgres || echo sqlite)
 for latency in ${latencies[@]}; do
   run "open-$backend" "$users" "$latency" --no-graph-throttling
