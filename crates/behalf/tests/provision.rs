@@ -219,6 +219,11 @@ async fn a_csv_with_bad_rows_reports_each_row_and_the_rest_goes_on() {
         "exit code 3 says some failed: {}",
         stderr(&output)
     );
+    assert!(
+        stderr(&output).contains("details in failures.csv"),
+        "the summary points at the file: {}",
+        stderr(&output)
+    );
 
     let mut reader = csv::Reader::from_path(tenant.data.path().join("failures.csv")).unwrap();
     let rows: Vec<(String, String, String, String)> = reader
@@ -272,6 +277,25 @@ async fn a_csv_with_bad_rows_reports_each_row_and_the_rest_goes_on() {
         .await;
     let text = String::from_utf8(csv_report.stdout).unwrap();
     assert_eq!(text.lines().count(), 2, "header and one event: {text}");
+
+    // A run with no one to list rewrites the file empty and does not point at it.
+    let clean = tenant
+        .run(&[
+            "provision",
+            "--user",
+            enabled[2],
+            "--failures",
+            "failures.csv",
+        ])
+        .await;
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    assert!(
+        !stderr(&clean).contains("details in"),
+        "nothing to look at: {}",
+        stderr(&clean)
+    );
+    let mut reader = csv::Reader::from_path(tenant.data.path().join("failures.csv")).unwrap();
+    assert_eq!(reader.records().count(), 0, "rewritten, with no one in it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -439,14 +439,19 @@ fn report_summary(
             .to_string(),
         );
     } else {
+        // The file is rewritten every run; it is worth a look only when it lists someone.
+        let details = if failures.is_empty() {
+            String::new()
+        } else {
+            format!("; details in {}", args.failures.display())
+        };
         eprintln!(
-            "done in {:.1}s: {} registered, {} failed, {} skipped, {} rows rejected ({rate:.1} users/s); details in {}",
+            "done in {:.1}s: {} registered, {} failed, {} skipped, {} rows rejected ({rate:.1} users/s){details}",
             elapsed.as_secs_f64(),
             summary.registered,
             summary.failed,
             summary.skipped,
             rejected,
-            args.failures.display()
         );
     }
 }
