@@ -677,24 +677,22 @@ mod tests {
         }
         let mut released = tasks.join_all().await;
         released.sort();
-        let gap = Duration::from_millis(5);
-        for (i, at) in released.iter().enumerate() {
-            let turn = gap * u32::try_from(i).unwrap();
-            assert!(
-                *at >= turn && *at < turn + quantum,
-                "request {i} went at {at:?}"
-            );
-            assert_eq!(
-                at.as_nanos() % quantum.as_nanos(),
-                0,
-                "{at:?} ends no quantum"
-            );
-        }
+        assert_released_in_clumps(&released, Duration::from_millis(5), quantum);
         // The same rate: 200 requests at 200/s take a second, in clumps of four.
         assert_eq!(released[199], Duration::from_secs(1));
         let mut clumps = released.clone();
         clumps.dedup();
         assert_eq!(clumps.len(), 51);
+    }
+
+    /// The `i`-th of `released` (sorted) went at its turn (`i × gap`) or within `clump` after
+    /// it, and at the end of a clump, never before.
+    fn assert_released_in_clumps(released: &[Duration], gap: Duration, clump: Duration) {
+        for (i, at) in released.iter().enumerate() {
+            let turn = gap * u32::try_from(i).unwrap();
+            assert!(*at >= turn && *at < turn + clump, "{i} went at {at:?}");
+            assert_eq!(at.as_nanos() % clump.as_nanos(), 0, "{at:?} ends no clump");
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -712,15 +710,11 @@ mod tests {
             pacer.acquire(true, false).await;
             released.push(Instant::now().duration_since(t0));
         }
-        let clump = Duration::from_millis(200);
-        for (i, at) in released.iter().enumerate() {
-            let turn = Duration::from_millis(50) * u32::try_from(i).unwrap();
-            assert!(
-                *at >= turn && *at < turn + clump,
-                "write {i} went at {at:?}"
-            );
-            assert_eq!(at.as_nanos() % clump.as_nanos(), 0, "{at:?} ends no clump");
-        }
+        assert_released_in_clumps(
+            &released,
+            Duration::from_millis(50),
+            Duration::from_millis(200),
+        );
         // 13 writes at 20/s: the last one's turn is 600 ms; the first alone, then four a clump.
         assert_eq!(released[12], Duration::from_millis(600));
         let mut clumps = released.clone();

@@ -436,7 +436,7 @@ async fn apply(pool: &AnyPool, backend: Backend, sets: &[WriteSet]) -> Result<()
             Ok(()) => return Ok(()),
             // Rolled back: find out which write failed, and how, the slow way.
             Err(e) => {
-                tracing::debug!(error = %e, "a batch failed; applying it again statement by statement")
+                tracing::debug!(error = %e, "a batch failed; applying it again with RETURNING to name the failed write")
             }
         }
     }
