@@ -351,7 +351,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                     match inner.store.commit(set).await {
                         // Our lease expired and another worker owns the item now: its outcome
                         // counts (it finds what we registered by listing).
-                        Err(StoreError::Conflict(_)) => continue,
+                        Err(StoreError::LeaseLost { .. }) => continue,
                         other => other?,
                     }
                     report(progress, &user, finish.state, &outcome);

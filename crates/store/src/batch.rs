@@ -551,9 +551,9 @@ async fn run_query(
 /// What an update that matched no row means for its caller.
 fn refusal(write: &Write) -> StoreError {
     match write {
-        Write::UpdateItem { id, worker, .. } => {
-            StoreError::Conflict(format!("item {id} is no longer leased to {worker}"))
-        }
+        Write::UpdateItem { id, worker, .. } => StoreError::LeaseLost {
+            what: format!("item {id} is no longer leased to {worker}"),
+        },
         Write::SetPasskeyState { id, .. } => StoreError::NotFound {
             kind: "passkey",
             key: id.to_string(),
@@ -562,7 +562,9 @@ fn refusal(write: &Write) -> StoreError {
             kind: "security key",
             key: id.to_string(),
         },
-        other => StoreError::Conflict(format!("write refused: {:?}", other.row_key())),
+        other => StoreError::LeaseLost {
+            what: format!("{:?} matched no row", other.row_key()),
+        },
     }
 }
 

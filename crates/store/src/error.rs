@@ -12,8 +12,18 @@ pub enum StoreError {
     NotReady(String),
     #[error("{kind} not found: {key}")]
     NotFound { kind: &'static str, key: String },
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// A row with the same unique key exists (a UPN, a token hash, a name). `what` is the
+    /// database's text naming the constraint: for the log, not for a client.
+    #[error("already exists: {what}")]
+    UniqueViolation { what: String },
+    /// A guarded write was refused: the item is no longer leased to the writer (another worker
+    /// took it over after the lease ran out), or the row is no longer in the state it required.
+    #[error("write refused: {what}")]
+    LeaseLost { what: String },
+    /// The caller passed something the store cannot use (a cursor it did not make, a page
+    /// size out of range).
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
     #[error("corrupt {table} row: {reason}")]
     Corrupt { table: &'static str, reason: String },
     #[error("database error: {0}")]
@@ -25,7 +35,9 @@ impl From<sqlx::Error> for StoreError {
         if let sqlx::Error::Database(db) = &e
             && db.is_unique_violation()
         {
-            return StoreError::Conflict(db.message().to_owned());
+            return StoreError::UniqueViolation {
+                what: db.message().to_owned(),
+            };
         }
         StoreError::Database(e)
     }

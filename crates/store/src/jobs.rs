@@ -203,7 +203,7 @@ impl Store {
     }
 
     /// Moves a leased item to `state`. A final state also releases the lease. Fails with
-    /// [`StoreError::Conflict`] when `worker` no longer holds the lease.
+    /// [`StoreError::LeaseLost`] when `worker` no longer holds the lease.
     pub async fn update_item(
         &self,
         id: ItemId,

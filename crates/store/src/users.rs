@@ -194,7 +194,7 @@ impl Store {
         Ok(counts)
     }
 
-    /// Creates one user; a UPN or external id already taken is a [`StoreError::Conflict`].
+    /// Creates one user; a UPN or external id already taken is a [`StoreError::UniqueViolation`].
     pub async fn create_user(
         &self,
         workspace_id: WorkspaceId,

@@ -69,7 +69,7 @@ each_backend!(
             .create_user(ws.id, &draft("BOB@contoso.com", None, true))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert!(matches!(err, StoreError::UniqueViolation { .. }), "{err:?}");
     }
 );
 
@@ -373,7 +373,7 @@ each_backend!(
             )
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
         store
             .update_item(
                 item.id,
@@ -420,7 +420,7 @@ each_backend!(
             .await
             .unwrap_err();
         assert!(
-            matches!(err, StoreError::Conflict(_)),
+            matches!(err, StoreError::LeaseLost { .. }),
             "the dead worker's late write is refused"
         );
 
@@ -864,7 +864,7 @@ each_backend!(
                 .unwrap();
             if i % 10 == 0 {
                 assert!(
-                    matches!(outcome, Err(StoreError::Conflict(_))),
+                    matches!(outcome, Err(StoreError::LeaseLost { .. })),
                     "{i}: {outcome:?}"
                 );
                 assert!(
@@ -893,7 +893,7 @@ each_backend!(
         .await;
         let refused = outcomes
             .iter()
-            .filter(|o| matches!(o, Err(StoreError::Conflict(_))))
+            .filter(|o| matches!(o, Err(StoreError::UniqueViolation { .. })))
             .count();
         assert_eq!(refused, 1, "{outcomes:?}");
         assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 9);
