@@ -72,3 +72,9 @@ typed_id!(/// One user's item in a provisioning job.
     ItemId, "item id");
 typed_id!(/// An audit event.
     EventId, "event id");
+typed_id!(/// An administrator's panel session.
+    SessionId, "session id");
+typed_id!(/// An API token (a script's, or the CLI's from `behalf login`).
+    TokenId, "token id");
+typed_id!(/// A pending `behalf login` (device authorization) awaiting an admin's approval.
+    DeviceLoginId, "device login id");

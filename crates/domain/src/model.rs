@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AdminId, ConnectionId, ConnectionKind, DomainError, EventId, GroupId, ItemId, ItemState, JobId,
     JobState, Lifecycle, Millis, Outcome, PasskeyId, PasskeyState, Role, SecurityKeyId,
-    SecurityKeyKind, SecurityKeyState, UserId, WorkspaceId,
+    SecurityKeyKind, SecurityKeyState, SessionId, TokenId, TokenKind, TokenScope, UserId,
+    WorkspaceId,
 };
 
 /// The relying party id Microsoft Entra ID registers passkeys on.
@@ -294,4 +295,30 @@ impl NewEvent {
         self.detail = detail;
         self
     }
+}
+
+/// An administrator's signed-in panel session. The session's token and CSRF token are known to
+/// the browser only; the store keeps their hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminSession {
+    pub id: SessionId,
+    pub admin_id: AdminId,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub last_seen_at: Millis,
+}
+
+/// A revocable bearer token for `/api/v1`, acting as its admin within `scope`. The token itself
+/// is shown once; the store keeps its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub admin_id: AdminId,
+    pub name: String,
+    pub scope: TokenScope,
+    pub kind: TokenKind,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
 }

@@ -99,3 +99,21 @@ impl ItemState {
 
 string_enum!(/// The result recorded on an event.
     Outcome, "outcome" { Success => "success", Failure => "failure", Skipped => "skipped" });
+
+string_enum!(/// What an API token may do: read, also provision, or also manage the workspace.
+TokenScope, "token scope" {
+    Read => "read",
+    Provision => "provision",
+    Admin => "admin",
+});
+
+string_enum!(/// How an API token was made: by an admin for a script (`api`), or by `behalf login` (`cli`).
+    TokenKind, "token kind" { Api => "api", Cli => "cli" });
+
+string_enum!(/// Where a user came from: an Entra ID import, a SCIM push, or created in Behalf (no
+/// directory connection: the CLI's `--csv`, the panel, the API).
+UserSource, "user source" {
+    EntraId => "entra_id",
+    Scim => "scim",
+    Behalf => "behalf",
+});
