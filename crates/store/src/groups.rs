@@ -170,6 +170,19 @@ impl Store {
         rows.iter().map(group_from).collect()
     }
 
+    /// The groups the user is a member of, by name.
+    pub async fn user_groups(&self, user_id: UserId) -> Result<Vec<Group>, StoreError> {
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM directory_groups WHERE id IN \
+             (SELECT group_id FROM group_members WHERE user_id = $1) ORDER BY display_name, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(user_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(group_from).collect()
+    }
+
     pub async fn group_member_ids(&self, group_id: GroupId) -> Result<Vec<UserId>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id",

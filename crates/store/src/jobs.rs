@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use behalf_domain::{
-    Item, ItemId, ItemOutcome, ItemState, Job, JobId, JobState, UserId, WorkspaceId, now_millis,
+    Item, ItemId, ItemOutcome, ItemState, Job, JobId, JobState, Upn, UserId, WorkspaceId,
+    now_millis,
 };
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
@@ -52,6 +53,13 @@ fn item_from(row: &AnyRow) -> Result<Item, StoreError> {
     })
 }
 
+/// A job's item as the job page lists it: with whom it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobItemRow {
+    pub item: Item,
+    pub upn: Upn,
+}
+
 /// How many items of a job are in each state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobCounts(pub BTreeMap<ItemState, i64>);
@@ -85,23 +93,8 @@ impl Store {
         created_by: &str,
         users: &[UserId],
     ) -> Result<Job, StoreError> {
-        let now = now_millis();
         let mut tx = self.pool().begin().await?;
-        let sql = format!(
-            "INSERT INTO provisioning_jobs (id, workspace_id, rp_id, options, state, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'open', $5, $6, $6) RETURNING {JOB_COLUMNS}"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(JobId::new().to_string())
-            .bind(workspace_id.to_string())
-            .bind(rp_id)
-            .bind(options.to_string())
-            .bind(created_by)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-        let job = job_from(&row)?;
-        insert_items(&mut tx, &job, users, now).await?;
+        let job = insert_job(&mut tx, workspace_id, rp_id, options, created_by, users).await?;
         tx.commit().await?;
         Ok(job)
     }
@@ -338,6 +331,67 @@ impl Store {
         Ok(counts)
     }
 
+    /// The workspace's jobs, newest first, `limit` of them (at most 500) older than `before`.
+    pub async fn list_jobs(
+        &self,
+        workspace_id: WorkspaceId,
+        limit: u32,
+        before: Option<JobId>,
+    ) -> Result<Vec<Job>, StoreError> {
+        // Job ids are UUID v7: their text sorts by creation time, so the id is the page key.
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM provisioning_jobs WHERE workspace_id = $1 {} ORDER BY id DESC LIMIT $2",
+            if before.is_some() { "AND id < $3" } else { "" }
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .bind(i64::from(limit.min(500)));
+        if let Some(before) = before {
+            query = query.bind(before.to_string());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(job_from).collect()
+    }
+
+    /// One page of a job's items in id order after `after`, in `state` if given, each with
+    /// its user's UPN; `limit` of them (at most 500).
+    pub async fn job_items(
+        &self,
+        job_id: JobId,
+        state: Option<ItemState>,
+        after: Option<ItemId>,
+        limit: u32,
+    ) -> Result<Vec<JobItemRow>, StoreError> {
+        let item_columns: Vec<String> =
+            ITEM_COLUMNS.split(", ").map(|c| format!("i.{c}")).collect();
+        let sql = format!(
+            "SELECT {}, u.upn FROM provisioning_items i JOIN users u ON u.id = i.user_id \
+             WHERE i.job_id = $1 AND i.id > $2 {} ORDER BY i.id LIMIT $3",
+            item_columns.join(", "),
+            if state.is_some() {
+                "AND i.state = $4"
+            } else {
+                ""
+            }
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(job_id.to_string())
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(i64::from(limit.min(500)));
+        if let Some(state) = state {
+            query = query.bind(state.as_str());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobItemRow {
+                    item: item_from(row)?,
+                    upn: Reader::new(row, "users").parse("upn")?,
+                })
+            })
+            .collect()
+    }
+
     /// A job's items in `state`, in id order.
     pub async fn items_in_state(
         &self,
@@ -354,6 +408,34 @@ impl Store {
             .await?;
         rows.iter().map(item_from).collect()
     }
+}
+
+/// Inserts an open job with one pending item per user, in `tx`.
+pub(crate) async fn insert_job(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    workspace_id: WorkspaceId,
+    rp_id: &str,
+    options: &serde_json::Value,
+    created_by: &str,
+    users: &[UserId],
+) -> Result<Job, StoreError> {
+    let now = now_millis();
+    let sql = format!(
+        "INSERT INTO provisioning_jobs (id, workspace_id, rp_id, options, state, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'open', $5, $6, $6) RETURNING {JOB_COLUMNS}"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(JobId::new().to_string())
+        .bind(workspace_id.to_string())
+        .bind(rp_id)
+        .bind(options.to_string())
+        .bind(created_by)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+    let job = job_from(&row)?;
+    insert_items(tx, &job, users, now).await?;
+    Ok(job)
 }
 
 async fn insert_items(

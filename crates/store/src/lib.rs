@@ -13,16 +13,22 @@
 //! 0/1 flags) and BLOB, the types it maps identically on both backends.
 #![forbid(unsafe_code)]
 
+mod admins;
 mod batch;
 mod connections;
+mod device_logins;
 mod error;
 mod events;
 mod groups;
+mod idempotency;
 mod jobs;
 mod keys;
 mod rows;
 mod schedules;
+mod sessions;
 pub mod testing;
+mod tokens;
+mod user_search;
 mod users;
 pub mod vault;
 mod workspaces;
@@ -34,14 +40,20 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub use admins::AdminAccount;
 pub use batch::WriteSet;
 pub use connections::ConnectionTarget;
+pub use device_logins::{DeviceLogin, DevicePoll};
 pub use error::StoreError;
 pub use events::EventFilter;
 pub use groups::MembershipChange;
-pub use jobs::JobCounts;
+pub use idempotency::{IdempotencyKey, IdempotencyRecord, IdempotentJob};
+pub use jobs::{JobCounts, JobItemRow};
 pub use keys::NewPasskey;
 pub use schedules::Schedule;
+pub use sessions::{NewSession, SessionGrant, TOUCH_INTERVAL_MS};
+pub use tokens::{ApiTokenEntry, NewApiToken, TokenGrant};
+pub use user_search::{MAX_PAGE, UserListRow, UserPage, UserQuery};
 pub use users::UpsertCounts;
 
 /// Which database a [`Store`] talks to.

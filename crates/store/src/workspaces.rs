@@ -1,9 +1,9 @@
-//! Workspaces and their administrators.
+//! Workspaces (their administrators are in `admins`).
 
-use behalf_domain::{Admin, AdminId, Role, Workspace, WorkspaceId, now_millis};
+use behalf_domain::{Workspace, WorkspaceId, now_millis};
 use sqlx::any::AnyRow;
 
-use crate::rows::{Reader, flag};
+use crate::rows::Reader;
 use crate::{Store, StoreError};
 
 fn workspace_from(row: &AnyRow) -> Result<Workspace, StoreError> {
@@ -11,18 +11,6 @@ fn workspace_from(row: &AnyRow) -> Result<Workspace, StoreError> {
     Ok(Workspace {
         id: r.parse("id")?,
         name: r.text("name")?,
-        created_at: r.int("created_at")?,
-    })
-}
-
-fn admin_from(row: &AnyRow) -> Result<Admin, StoreError> {
-    let r = Reader::new(row, "admins");
-    Ok(Admin {
-        id: r.parse("id")?,
-        workspace_id: r.parse("workspace_id")?,
-        username: r.text("username")?,
-        role: r.parse("role")?,
-        can_edit_users: r.flag("can_edit_users")?,
         created_at: r.int("created_at")?,
     })
 }
@@ -41,51 +29,5 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         workspace_from(&row)
-    }
-
-    pub async fn create_admin(
-        &self,
-        workspace_id: WorkspaceId,
-        username: &str,
-        role: Role,
-        can_edit_users: bool,
-        password_hash: Option<&str>,
-    ) -> Result<Admin, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO admins (id, workspace_id, username, role, can_edit_users, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             RETURNING id, workspace_id, username, role, can_edit_users, created_at",
-        )
-        .bind(AdminId::new().to_string())
-        .bind(workspace_id.to_string())
-        .bind(username)
-        .bind(role.as_str())
-        .bind(flag(can_edit_users))
-        .bind(password_hash)
-        .bind(now_millis())
-        .fetch_one(self.pool())
-        .await?;
-        admin_from(&row)
-    }
-
-    /// The admin and its password hash (for sign-in only).
-    pub async fn find_admin(
-        &self,
-        workspace_id: WorkspaceId,
-        username: &str,
-    ) -> Result<Option<(Admin, Option<String>)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, workspace_id, username, role, can_edit_users, created_at, password_hash \
-             FROM admins WHERE workspace_id = $1 AND username = $2",
-        )
-        .bind(workspace_id.to_string())
-        .bind(username)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|row| {
-            let hash = Reader::new(&row, "admins").opt_text("password_hash")?;
-            Ok((admin_from(&row)?, hash))
-        })
-        .transpose()
     }
 }
