@@ -39,6 +39,19 @@ pub struct GlobalArgs {
     /// Logs as JSON lines.
     #[arg(long, global = true)]
     pub log_json: bool,
+    /// Run the command on this Behalf server through its REST API instead of on this machine
+    /// (`login`, `logout`, `provision`, `report`, `tap`, `deprovision`, `import`).
+    #[arg(long, global = true, value_name = "URL", env = "BEHALF_SERVER")]
+    pub server: Option<String>,
+    /// The API token for `--server` (default: the one `behalf --server URL login` saved).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "BEHALF_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +76,10 @@ pub enum Command {
     Report(crate::cmd::report::ReportArgs),
     /// Run a local emulated Entra ID tenant (Microsoft Graph + login endpoints).
     Sandbox(behalf_sandbox::Args),
+    /// Admins of the panel and the API.
+    Admin(crate::cmd::admin::AdminArgs),
+    /// API tokens for `/api/v1` and `--server`.
+    Token(crate::cmd::token::TokenArgs),
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod cmd;
 mod context;
 mod logging;
 mod microsoft;
+mod remote;
 mod sandbox_setup;
 mod wiring;
 mod workers;

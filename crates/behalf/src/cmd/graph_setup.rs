@@ -138,7 +138,7 @@ impl Session {
 }
 
 #[cfg(unix)]
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     if dir.is_dir() {
         return Ok(());
@@ -151,12 +151,12 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
 #[cfg(unix)]
-fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let _ = std::fs::remove_file(path);
     std::fs::OpenOptions::new()
@@ -168,7 +168,7 @@ fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
 }
 
 #[cfg(not(unix))]
-fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
     std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))
 }
 

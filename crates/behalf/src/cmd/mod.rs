@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod admin;
 pub mod deprovision;
 pub mod doctor;
 pub mod graph_setup;
@@ -9,6 +10,7 @@ pub mod provision;
 pub mod report;
 mod serve;
 pub mod tap;
+pub mod token;
 
 use std::process::ExitCode;
 
@@ -18,6 +20,16 @@ use crate::{context, logging};
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = context::load_config(&cli.global)?;
     logging::init(&config, cli.global.verbose, cli.global.log_json);
+    if let Some(server) = &cli.global.server {
+        return crate::remote::run(
+            config,
+            server,
+            cli.global.token.as_deref(),
+            cli.command,
+            cli.global.verbose > 0,
+        )
+        .await;
+    }
     match cli.command {
         Command::Serve(args) => serve::run(config, args).await,
         Command::Login(args) => login::run(config, args).await,
@@ -32,5 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             behalf_sandbox::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Admin(args) => admin::run(config, args).await,
+        Command::Token(args) => token::run(config, args).await,
     }
 }
