@@ -1,8 +1,7 @@
-//! What a command needs: the loaded configuration, and the store when it uses one.
+//! What a command needs: the loaded configuration, and the application opened on it.
 
-use anyhow::Context as _;
+use behalf_app::{App, AppOptions, Caller, DirectoryGraph};
 use behalf_config::{Config, Sources};
-use behalf_store::Store;
 use figment::Figment;
 use figment::providers::Serialized;
 
@@ -23,10 +22,34 @@ pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     })?)
 }
 
-/// Opens (and migrates) the configured database.
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let url = config.database_url();
-    Store::connect(url.expose())
-        .await
-        .context("the database is not usable")
+/// Opens the application for a command run on this machine. `directory` is the Graph client
+/// that directory reads, TAPs and `doctor` use (an admin's `behalf login`), when not the app's.
+pub async fn open_app(config: &Config, directory: Option<DirectoryGraph>) -> anyhow::Result<App> {
+    Ok(App::open(
+        config.clone(),
+        AppOptions {
+            engine_actor: cli_actor(),
+            directory_graph: directory,
+        },
+    )
+    .await?)
+}
+
+/// The person at this machine: every handle is theirs (they hold the configuration and the
+/// master key).
+pub fn local_caller() -> Caller {
+    Caller::Local { actor: cli_actor() }
+}
+
+/// Who is acting, for the event log: the operating-system user running the CLI.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+/// The handle a local caller always gets; `None` cannot happen for [`Caller::Local`].
+pub fn local<T>(handle: Option<T>) -> anyhow::Result<T> {
+    handle.ok_or_else(|| anyhow::anyhow!("not allowed"))
 }

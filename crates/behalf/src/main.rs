@@ -5,11 +5,8 @@ mod cli;
 mod cmd;
 mod context;
 mod logging;
-mod microsoft;
 mod remote;
 mod sandbox_setup;
-mod wiring;
-mod workers;
 
 use std::process::ExitCode;
 

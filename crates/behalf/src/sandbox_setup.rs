@@ -8,7 +8,7 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use behalf_config::Config;
-use behalf_directory::{ImportMode, ImportOptions, NoProgress};
+use behalf_directory::{ImportMode, NoProgress};
 use behalf_domain::Secret;
 use behalf_sandbox::{Sandbox, SandboxConfig};
 use clap::Args;
@@ -77,17 +77,12 @@ where
 /// `behalf import`. It asks for a delta round, but the sandbox listens on a new port each run and
 /// a connection whose Graph address changed starts over, so in practice this is a full round.
 async fn import_users(config: &Config) -> anyhow::Result<()> {
-    let store = crate::context::open_store(config).await?;
-    let graph = crate::wiring::graph_client(config)?;
-    let tenant = config.entra.tenant_id.clone().unwrap_or_default();
-    let options = ImportOptions {
-        workspace: config.workspace.clone(),
-        connection: config.sync.connection.clone(),
-        target: crate::cmd::graph_setup::target(config, &tenant),
-        mode: ImportMode::Delta,
-        actor: crate::wiring::cli_actor(),
-    };
-    let summary = behalf_directory::import(&store, &graph, &options, &NoProgress).await?;
+    let app = crate::context::open_app(config, None).await?;
+    let operator = crate::context::local(app.operator(&crate::context::local_caller()))?;
+    let summary = operator
+        .import(&config.sync.connection, ImportMode::Delta, &NoProgress)
+        .await?;
+    app.close().await;
     eprintln!(
         "imported the sandbox tenant: {} users ({} new, {} changed)",
         summary.users_total, summary.users_created, summary.users_updated

@@ -45,7 +45,7 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
                     let event = NewEvent::new(inner.options.actor.clone(), "passkey.revoke_failed", Outcome::Failure)
                         .user(user.id)
                         .rp(rp_id.clone())
-                        .detail(serde_json::json!({"upn": user.upn.as_str(), "passkey_id": passkey.id.to_string(), "error": e.to_string(), "error_code": e.code, "request_id": e.request_id}));
+                        .detail(serde_json::json!({"upn": user.upn.as_str(), "passkey_id": passkey.id.to_string(), "reason": e.to_string(), "error_code": e.code, "request_id": e.request_id}));
                     inner.store.append_event(inner.workspace_id, event).await?;
                     summary.failures.push(e.to_string());
                 }

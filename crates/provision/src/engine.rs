@@ -219,6 +219,17 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
     /// The open job of this `kind` on this RP with `users` added, or a new one: re-running the
     /// same command continues where the last run stopped. Failed items are retried.
     pub async fn job_for(&self, kind: &str, users: &[UserId]) -> Result<Job, EngineError> {
+        self.job_for_by(kind, users, &self.inner.options.actor)
+            .await
+    }
+
+    /// As [`Engine::job_for`], a new job naming `actor` as who asked for it.
+    pub async fn job_for_by(
+        &self,
+        kind: &str,
+        users: &[UserId],
+        actor: &str,
+    ) -> Result<Job, EngineError> {
         let store = &self.inner.store;
         let rp_id = self.inner.rp.rp_id();
         if let Some(job) = store
@@ -231,13 +242,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
         }
         let options = serde_json::json!({ "kind": kind });
         Ok(store
-            .create_job(
-                self.inner.workspace_id,
-                rp_id,
-                &options,
-                &self.inner.options.actor,
-                users,
-            )
+            .create_job(self.inner.workspace_id, rp_id, &options, actor, users)
             .await?)
     }
 

@@ -38,6 +38,21 @@ pub struct ConnectionTarget {
 }
 
 impl Store {
+    /// The workspace's directory connections, by name.
+    pub async fn list_connections(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> Result<Vec<DirectoryConnection>, StoreError> {
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM directory_connections WHERE workspace_id = $1 ORDER BY name"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(workspace_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(connection_from).collect()
+    }
+
     /// The connection named `name`, created or re-pointed at `target`. When the target changes
     /// (another tenant or cloud), the saved delta links no longer apply and are dropped.
     pub async fn ensure_connection(

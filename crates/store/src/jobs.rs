@@ -461,3 +461,25 @@ async fn insert_items(
     }
     Ok(added)
 }
+
+impl Store {
+    /// How many jobs and items of the workspace are in each state (for `/metrics`).
+    pub async fn state_counts(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>), StoreError> {
+        let jobs: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, COUNT(*) FROM provisioning_jobs WHERE workspace_id = $1 GROUP BY state ORDER BY state",
+        )
+        .bind(workspace_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        let items: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, COUNT(*) FROM provisioning_items WHERE workspace_id = $1 GROUP BY state ORDER BY state",
+        )
+        .bind(workspace_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        Ok((jobs, items))
+    }
+}

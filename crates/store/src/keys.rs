@@ -257,4 +257,29 @@ impl Store {
         .fetch_one(self.pool())
         .await?)
     }
+
+    /// Every passkey of the user, on every relying party, oldest first.
+    pub async fn all_passkeys_of(&self, user_id: UserId) -> Result<Vec<Passkey>, StoreError> {
+        let sql = format!(
+            "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE user_id = $1 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(user_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(passkey_from).collect()
+    }
+
+    pub async fn get_security_key(&self, id: SecurityKeyId) -> Result<SecurityKey, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM security_keys WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "security key",
+                key: id.to_string(),
+            })?;
+        key_from(&row)
+    }
 }

@@ -2,15 +2,15 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use behalf_app::ops::deprovision::{Deprovisioned, Leavers};
 use behalf_config::Config;
 use behalf_domain::Upn;
 use clap::Args;
 use serde_json::json;
 
 use crate::cmd::provision::{EXIT_SOME_FAILED, TlsArgs, print_stdout};
+use crate::context;
 use crate::sandbox_setup::{SandboxArgs, with_sandbox};
-use crate::wiring;
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("who").required(true).args(["user", "pending"]))]
@@ -40,52 +40,37 @@ pub async fn run(mut config: Config, args: DeprovisionArgs) -> anyhow::Result<Ex
 }
 
 async fn deprovision(config: Config, args: &DeprovisionArgs) -> anyhow::Result<ExitCode> {
-    let opened = wiring::open(&config).await?;
-    let graph = wiring::graph_client(&config)?;
-    let engine = wiring::engine(&config, &opened, graph, wiring::cli_actor()).await?;
-    let users = match &args.user {
-        Some(upn) => {
-            let upn = Upn::parse(upn)?;
-            vec![
-                opened
-                    .store
-                    .find_user_by_upn(opened.workspace.id, &upn)
-                    .await?
-                    .with_context(|| format!("unknown user {upn}: Behalf has no record of them"))?,
-            ]
-        }
-        None => {
-            opened
-                .store
-                .users_pending_deprovision(opened.workspace.id)
-                .await?
-        }
+    let app = context::open_app(&config, None).await?;
+    let provisioner = context::local(app.provisioner(&context::local_caller()))?;
+    let who = match &args.user {
+        Some(upn) => Leavers::User(Upn::parse(upn)?),
+        None => Leavers::Pending,
     };
-    let mut results = Vec::new();
-    let mut failed = 0;
-    for user in &users {
-        let summary = engine.deprovision(user).await?;
-        failed += usize::from(!summary.failures.is_empty());
-        if !args.json {
-            eprintln!(
-                "{}: {} passkeys revoked{}",
-                user.upn,
-                summary.revoked,
-                if summary.failures.is_empty() {
-                    String::new()
-                } else {
-                    format!(", failed: {}", summary.failures.join("; "))
-                }
-            );
-        }
-        results.push(json!({"upn": user.upn.as_str(), "revoked": summary.revoked, "failures": summary.failures}));
-    }
-    if args.json {
-        print_stdout(&json!({"users": results}).to_string());
-    }
-    Ok(if failed > 0 {
+    let done = provisioner.deprovision(who).await?;
+    print_deprovisioned(&done, args.json);
+    Ok(if done.iter().any(|d| !d.failures.is_empty()) {
         ExitCode::from(EXIT_SOME_FAILED)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One line per user on stderr, or a JSON summary on stdout.
+pub fn print_deprovisioned(done: &[Deprovisioned], json: bool) {
+    if json {
+        print_stdout(&json!({ "users": done }).to_string());
+        return;
+    }
+    for d in done {
+        eprintln!(
+            "{}: {} passkeys revoked{}",
+            d.upn,
+            d.revoked,
+            if d.failures.is_empty() {
+                String::new()
+            } else {
+                format!(", failed: {}", d.failures.join("; "))
+            }
+        );
+    }
 }

@@ -3,12 +3,12 @@
 
 use std::process::ExitCode;
 
+use behalf_app::ops::doctor::{DoctorReport, Status};
 use behalf_config::Config;
-use behalf_graph::{ApiVersion, Fido2Policy, PERMISSION_AUTH_METHODS, PERMISSION_PASSKEYS};
 use clap::Args;
-use serde::Serialize;
 
-use super::graph_setup::{Acting, Graph};
+use super::graph_setup::Graph;
+use crate::context;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -20,74 +20,17 @@ pub struct DoctorArgs {
     pub aaguid: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Status {
-    Ok,
-    Warning,
-    Problem,
-}
-
-#[derive(Debug, Serialize)]
-struct Finding {
-    check: &'static str,
-    status: Status,
-    message: String,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct Report {
-    ok: bool,
-    findings: Vec<Finding>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    policy: Option<Fido2Policy>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    permissions: Option<behalf_graph::TokenPermissions>,
-}
-
-impl Report {
-    fn add(&mut self, check: &'static str, status: Status, message: impl Into<String>) {
-        self.findings.push(Finding {
-            check,
-            status,
-            message: message.into(),
-        });
-    }
-}
-
 #[allow(clippy::print_stdout)] // the findings are the command's output
 pub async fn run(config: Config, args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let aaguid = args
-        .aaguid
-        .clone()
-        .unwrap_or_else(|| config.provisioning.aaguid.clone());
     let graph = Graph::open(&config)?;
-    let report = examine(&config, &graph, &aaguid).await;
+    let app = context::open_app(&config, Some(graph.directory())).await?;
+    let report = app
+        .reader(&context::local_caller())
+        .doctor(args.aaguid.as_deref())
+        .await;
     graph.finish().await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        for f in &report.findings {
-            let tag = match f.status {
-                Status::Ok => "ok     ",
-                Status::Warning => "warning",
-                Status::Problem => "PROBLEM",
-            };
-            println!("{tag}  {}: {}", f.check, f.message);
-        }
-        if report.ok {
-            println!("Nothing found that would stop provisioning.");
-        } else {
-            let n = report
-                .findings
-                .iter()
-                .filter(|f| f.status == Status::Problem)
-                .count();
-            println!(
-                "{n} problem(s) would stop provisioning; fix them in the Entra admin center and run `behalf doctor` again."
-            );
-        }
-    }
+    let report = report?;
+    print_report(&report, args.json)?;
     Ok(if report.ok {
         ExitCode::SUCCESS
     } else {
@@ -95,169 +38,27 @@ pub async fn run(config: Config, args: DoctorArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn examine(config: &Config, graph: &Graph, aaguid: &str) -> Report {
-    let mut r = Report::default();
-    let v1 = graph.client.api_version() == ApiVersion::V1;
-
-    // Permissions, from the token itself.
-    match graph.client.token_permissions().await {
-        Err(e) => {
-            r.add(
-                "sign-in",
-                Status::Problem,
-                format!("cannot get a token for Graph: {e}"),
-            );
-            r.ok = false;
-            return r;
-        }
-        Ok(None) => r.add(
-            "permissions",
-            Status::Warning,
-            "the access token is not a JWT, so its permissions cannot be read",
-        ),
-        Ok(Some(p)) => {
-            let wanted: &[&str] = if v1 {
-                &[PERMISSION_AUTH_METHODS, PERMISSION_PASSKEYS]
-            } else {
-                &[PERMISSION_AUTH_METHODS]
-            };
-            let kind = match graph.acting {
-                Acting::App => "application permission",
-                Acting::Admin { .. } => "delegated permission",
-            };
-            if p.has_any(wanted) {
-                r.add(
-                    "permissions",
-                    Status::Ok,
-                    format!(
-                        "the token has {}",
-                        wanted
-                            .iter()
-                            .find(|w| p.has_any(&[w]))
-                            .unwrap_or(&wanted[0])
-                    ),
-                );
-            } else {
-                r.add(
-                    "permissions",
-                    Status::Problem,
-                    format!(
-                        "the token lacks {} ({kind}{}): Graph will refuse every passkey registration with 403. Grant it to the app and give admin consent.",
-                        PERMISSION_AUTH_METHODS,
-                        if v1 { format!(", or {PERMISSION_PASSKEYS} on v1.0") } else { String::new() }
-                    ),
-                );
-            }
-            if let Acting::Admin { upn } = &graph.acting {
-                r.add(
-                    "admin account",
-                    Status::Warning,
-                    format!(
-                        "signed in as {}: Graph refuses to register passkeys for the caller's own account (405), so that one user cannot be provisioned this way",
-                        upn.as_deref().unwrap_or("an admin")
-                    ),
-                );
-            }
-            r.permissions = Some(p);
-        }
+#[allow(clippy::print_stdout)]
+pub fn print_report(report: &DoctorReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
     }
-
-    // The passkey (FIDO2) method policy.
-    match graph.client.fido2_policy().await {
-        Err(e) if e.status() == Some(403) => r.add(
-            "FIDO2 policy",
-            Status::Warning,
-            format!(
-                "cannot read the passkey (FIDO2) policy: grant Policy.Read.All to check it ({e})"
-            ),
-        ),
-        Err(e) => r.add(
-            "FIDO2 policy",
-            Status::Warning,
-            format!("cannot read the passkey (FIDO2) policy: {e}"),
-        ),
-        Ok(p) => {
-            policy_findings(&mut r, &p, config, aaguid);
-            r.policy = Some(p);
-        }
-    }
-    r.ok = !r.findings.iter().any(|f| f.status == Status::Problem);
-    r
-}
-
-fn policy_findings(r: &mut Report, p: &Fido2Policy, config: &Config, aaguid: &str) {
-    if p.is_enabled() {
-        r.add(
-            "FIDO2 policy",
-            Status::Ok,
-            "the passkey (FIDO2) method is enabled",
-        );
-    } else {
-        r.add(
-            "FIDO2 policy",
-            Status::Problem,
-            "the passkey (FIDO2) authentication method is disabled in the tenant's authentication methods policy: enable it (Entra admin center → Authentication methods → Passkey (FIDO2))",
-        );
-    }
-    if p.is_self_service_registration_allowed {
-        r.add(
-            "self-service setup",
-            Status::Ok,
-            "self-service set up is allowed",
-        );
-    } else {
-        r.add(
-            "self-service setup",
-            Status::Problem,
-            "'Allow self-service set up' is off in the passkey (FIDO2) policy: Graph refuses registrations on behalf of users until it is on",
-        );
-    }
-    if p.is_attestation_enforced {
-        let why = match config.provisioning.attestation.as_str() {
-            "packed" => {
-                "Behalf's keys carry 'packed' attestation from the workspace's own CA, which is not in Microsoft's FIDO metadata, so Entra will reject them"
-            }
-            "none" => {
-                "Behalf is configured for 'none' attestation, which an enforcing tenant rejects"
-            }
-            _ => {
-                "Behalf's self-attested keys are not in Microsoft's FIDO metadata, so Entra will reject them"
-            }
+    for f in &report.findings {
+        let tag = match f.status {
+            Status::Ok => "ok     ",
+            Status::Warning => "warning",
+            Status::Problem => "PROBLEM",
         };
-        r.add(
-            "attestation",
-            Status::Problem,
-            format!("the policy enforces attestation: {why}. Turn 'Enforce attestation' off for the provisioned users"),
-        );
-    } else {
-        r.add("attestation", Status::Ok, "attestation is not enforced");
+        println!("{tag}  {}: {}", f.check, f.message);
     }
-    let kr = &p.key_restrictions;
-    if p.blocks_aaguid(aaguid) {
-        let how = if kr.enforcement_type.eq_ignore_ascii_case("allow") {
-            "is not in the policy's list of allowed AAGUIDs"
-        } else {
-            "is in the policy's list of blocked AAGUIDs"
-        };
-        r.add(
-            "key restrictions",
-            Status::Problem,
-            format!("the AAGUID {aaguid} that Behalf's passkeys carry {how}: add it to the allow list (or take it off the block list)"),
-        );
-    } else if kr.is_enforced {
-        r.add(
-            "key restrictions",
-            Status::Ok,
-            format!(
-                "key restrictions are enforced ({}) and allow {aaguid}",
-                kr.enforcement_type
-            ),
-        );
+    if report.ok {
+        println!("Nothing found that would stop provisioning.");
     } else {
-        r.add(
-            "key restrictions",
-            Status::Ok,
-            "no key restrictions are enforced",
+        println!(
+            "{} problem(s) would stop provisioning; fix them in the Entra admin center and run `behalf doctor` again.",
+            report.problems()
         );
     }
+    Ok(())
 }

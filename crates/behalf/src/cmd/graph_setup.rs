@@ -7,15 +7,13 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context as _;
+use behalf_app::graph_settings::{app_settings, base_settings, tenant};
+use behalf_app::{DirectoryGraph, GraphActing};
 use behalf_config::Config;
 use behalf_domain::Secret;
-use behalf_graph::{
-    ApiVersion, CertificateCredential, Credential, DelegatedTokens, GraphClient, GraphSettings,
-    TlsSettings,
-};
+use behalf_graph::{Credential, DelegatedTokens, GraphClient};
 use serde::{Deserialize, Serialize};
 
 /// How long an admin sign-in is honoured (SPEC §3.2).
@@ -172,31 +170,11 @@ pub(crate) fn private_file(path: &Path) -> anyhow::Result<std::fs::File> {
     std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))
 }
 
-/// Who the client acts as.
-#[derive(Debug, Clone)]
-pub enum Acting {
-    /// The signed-in admin (device code), with the session to save rotated tokens into.
-    Admin { upn: Option<String> },
-    /// The app's own client credentials from `[entra]`.
-    App,
-}
-
-impl Acting {
-    /// For the event log.
-    pub fn actor(&self) -> String {
-        match self {
-            Acting::Admin { upn: Some(u) } => format!("admin:{u}"),
-            Acting::Admin { upn: None } => "admin".into(),
-            Acting::App => "cli".into(),
-        }
-    }
-}
-
 /// A Graph client for a command: the admin session when one is valid for the configured tenant,
 /// else client credentials from the configuration.
 pub struct Graph {
     pub client: GraphClient,
-    pub acting: Acting,
+    pub acting: GraphActing,
     pub tenant: String,
     session: Option<(PathBuf, Session)>,
 }
@@ -229,7 +207,7 @@ impl Graph {
                 let client = GraphClient::new(settings)?;
                 return Ok(Graph {
                     client,
-                    acting: Acting::Admin {
+                    acting: GraphActing::Admin {
                         upn: session.upn.clone(),
                     },
                     tenant: session.tenant_id.clone(),
@@ -244,10 +222,19 @@ impl Graph {
         }
         Ok(Graph {
             client: GraphClient::new(app_settings(config)?)?,
-            acting: Acting::App,
+            acting: GraphActing::App,
             tenant: tenant(config)?,
             session: None,
         })
+    }
+
+    /// The client as the application layer takes it.
+    pub fn directory(&self) -> DirectoryGraph {
+        DirectoryGraph {
+            client: self.client.clone(),
+            acting: self.acting.clone(),
+            tenant: self.tenant.clone(),
+        }
     }
 
     /// Saves the delegated tokens back (the refresh token rotates on every renewal).
@@ -259,85 +246,6 @@ impl Graph {
             session.save(&path)?;
         }
         Ok(())
-    }
-}
-
-/// Settings for the configured tenant with any credential.
-pub fn base_settings(
-    config: &Config,
-    tenant: &str,
-    credential: Credential,
-) -> anyhow::Result<GraphSettings> {
-    let entra = &config.entra;
-    let mut settings = GraphSettings::new(tenant, credential)
-        .with_endpoints(&entra.graph_base_url, &entra.login_base_url);
-    settings.api_version = entra
-        .api_version
-        .parse::<ApiVersion>()
-        .context("entra.api_version")?;
-    settings.tls = tls(config);
-    Ok(settings)
-}
-
-pub fn tls(config: &Config) -> TlsSettings {
-    TlsSettings {
-        ca_file: config.tls.ca_file.clone(),
-        os_trust_store: config.tls.local_ssl_verify,
-        disable_verification: config.tls.disable_ssl_verify,
-    }
-}
-
-pub fn tenant(config: &Config) -> anyhow::Result<String> {
-    config
-        .entra
-        .tenant_id
-        .clone()
-        .context("no tenant configured: set entra.tenant_id (or BEHALF_ENTRA__TENANT_ID), or sign in with `behalf login --tenant T`")
-}
-
-/// Client-credentials settings from `[entra]`: a client secret, else a certificate.
-pub fn app_settings(config: &Config) -> anyhow::Result<GraphSettings> {
-    let entra = &config.entra;
-    let tenant = tenant(config)?;
-    let client_id = entra
-        .client_id
-        .clone()
-        .context("no app configured: set entra.client_id (or BEHALF_ENTRA__CLIENT_ID)")?;
-    let credential = match (&entra.client_secret, &entra.certificate_file) {
-        (Some(secret), _) => Credential::ClientSecret {
-            client_id,
-            secret: secret.clone(),
-        },
-        (None, Some(path)) => Credential::Certificate {
-            client_id,
-            certificate: Arc::new(CertificateCredential::from_pem_file(path)?),
-        },
-        (None, None) => anyhow::bail!(
-            "not signed in and no app credential configured: run `behalf login`, or set entra.client_secret (BEHALF_ENTRA__CLIENT_SECRET_FILE) or entra.certificate_file"
-        ),
-    };
-    base_settings(config, &tenant, credential)
-}
-
-/// The connection target recorded with imported users.
-pub fn target(config: &Config, tenant: &str) -> behalf_store::ConnectionTarget {
-    behalf_store::ConnectionTarget {
-        tenant_id: Some(tenant.to_string()),
-        client_id: config.entra.client_id.clone(),
-        graph_base_url: Some(
-            config
-                .entra
-                .graph_base_url
-                .trim_end_matches('/')
-                .to_string(),
-        ),
-        login_base_url: Some(
-            config
-                .entra
-                .login_base_url
-                .trim_end_matches('/')
-                .to_string(),
-        ),
     }
 }
 

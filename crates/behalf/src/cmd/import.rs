@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use behalf_config::Config;
-use behalf_directory::{ImportMode, ImportOptions, ImportSummary, Progress};
+use behalf_directory::{ImportMode, ImportSummary, Progress};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -64,18 +64,12 @@ impl Progress for Reporter {
 
 #[allow(clippy::print_stdout)] // the summary is the command's output
 pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let store = context::open_store(&config).await?;
     let graph = Graph::open(&config)?;
-    let options = ImportOptions {
-        workspace: config.workspace.clone(),
-        connection: args.connection.clone(),
-        target: graph_setup::target(&config, &graph.tenant),
-        mode: if args.delta {
-            ImportMode::Delta
-        } else {
-            ImportMode::Full
-        },
-        actor: graph.acting.actor(),
+    let app = context::open_app(&config, Some(graph.directory())).await?;
+    let mode = if args.delta {
+        ImportMode::Delta
+    } else {
+        ImportMode::Full
     };
     let bar = graph_setup::interactive().then(|| {
         let bar = ProgressBar::new_spinner();
@@ -90,15 +84,27 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
         bar,
         last_line: std::sync::atomic::AtomicU64::new(0),
     };
-    let result = behalf_directory::import(&store, &graph.client, &options, &reporter).await;
+    let result = match app.operator(&context::local_caller()) {
+        Some(operator) => operator
+            .import(&args.connection, mode, &reporter)
+            .await
+            .map_err(anyhow::Error::from),
+        None => Err(anyhow::anyhow!("not allowed")),
+    };
     if let Some(bar) = &reporter.bar {
         bar.finish_and_clear();
     }
     graph.finish().await?;
     let summary = result?;
-    store.close().await;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+    app.close().await;
+    print_summary(&summary, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)]
+pub fn print_summary(summary: &ImportSummary, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
     } else {
         let mode = match summary.mode {
             Some(ImportMode::Delta) => "Delta import",
@@ -124,5 +130,5 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
             summary.users_total, summary.groups_total, summary.memberships_total
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

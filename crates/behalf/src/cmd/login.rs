@@ -55,7 +55,7 @@ pub async fn run(config: Config, args: LoginArgs) -> anyhow::Result<ExitCode> {
     }
     let tenant = match args.tenant.clone() {
         Some(t) => t,
-        None => graph_setup::tenant(&config)?,
+        None => behalf_app::graph_settings::tenant(&config)?,
     };
     let client_id = args
         .client_id
@@ -63,7 +63,7 @@ pub async fn run(config: Config, args: LoginArgs) -> anyhow::Result<ExitCode> {
         .or_else(|| config.entra.client_id.clone())
         .context("no client id: pass --client-id (a public client app) or set entra.client_id")?;
     let http = http_client(
-        &graph_setup::tls(&config),
+        &behalf_app::graph_settings::tls(&config),
         std::time::Duration::from_secs(30),
     )?;
     let graph = config.entra.graph_base_url.trim_end_matches('/');

@@ -1,6 +1,5 @@
 //! `behalf provision`: register passkeys for one user, a CSV of users, or every user that needs one.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,16 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use behalf_app::ops::provision::{FailureRow, Planned, Rejected, Selection, write_failures_csv};
 use behalf_config::Config;
-use behalf_domain::{ItemState, Upn, UserDraft, UserId};
-use behalf_provision::{ItemReport, Progress, RelyingParty as _, RunSummary, csv_input};
+use behalf_domain::{ItemState, Upn};
+use behalf_provision::{ItemReport, Progress, csv_input};
 use clap::{Args, ValueEnum};
-use futures::StreamExt as _;
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::context;
 use crate::sandbox_setup::{SandboxArgs, with_sandbox};
-use crate::wiring::{self, MicrosoftEngine, Opened};
 
 /// Exit code when the run finished but some users failed.
 pub const EXIT_SOME_FAILED: u8 = 3;
@@ -91,17 +90,6 @@ impl TlsArgs {
     }
 }
 
-/// One line of `failures.csv`.
-#[derive(Debug, Clone)]
-struct Failure {
-    line: Option<u64>,
-    upn: String,
-    outcome: &'static str,
-    reason: String,
-    error_code: Option<String>,
-    request_id: Option<String>,
-}
-
 /// `verbose` (the global `-v`) prints one line per user.
 pub async fn run(
     mut config: Config,
@@ -120,90 +108,45 @@ pub async fn run(
     .await
 }
 
+/// Who `args` names, as the application layer takes it.
+fn selection(args: &ProvisionArgs) -> anyhow::Result<Selection> {
+    if let Some(upn) = &args.user {
+        return Ok(Selection::User(Upn::parse(upn)?));
+    }
+    if let Some(path) = &args.csv {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let input = csv_input::parse(std::io::BufReader::new(file))
+            .with_context(|| format!("{}", path.display()))?;
+        return Ok(Selection::Csv {
+            input,
+            source: absolute(path).display().to_string(),
+        });
+    }
+    Ok(Selection::Automatic)
+}
+
 async fn provision(
     config: Config,
     args: &ProvisionArgs,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
-    let opened = wiring::open(&config).await?;
-    let graph = wiring::graph_client(&config)?;
-    let engine = wiring::engine(&config, &opened, graph.clone(), wiring::cli_actor()).await?;
-
-    let mut failures = Vec::new();
-    let mut lines: HashMap<UserId, u64> = HashMap::new();
-    let (kind, users) = if let Some(upn) = &args.user {
-        let upn = Upn::parse(upn)?;
-        let user = find_or_fetch(&opened, &graph, &upn)
-            .await?
-            .with_context(|| format!("unknown user {upn}"))?;
-        (format!("user:{}", upn.key()), vec![user])
-    } else if let Some(path) = &args.csv {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let input = csv_input::parse(std::io::BufReader::new(file))
-            .with_context(|| format!("{}", path.display()))?;
-        for problem in input.problems {
-            failures.push(Failure {
-                line: Some(problem.line),
-                upn: problem.value,
-                outcome: "invalid",
-                reason: problem.reason,
-                error_code: None,
-                request_id: None,
-            });
-        }
-        let mut users = Vec::new();
-        // Looked up concurrently (bounded like provisioning itself), answers kept in row order.
-        let looked_up: Vec<_> = futures::stream::iter(input.rows)
-            .map(|row| {
-                let (opened, graph) = (&opened, &graph);
-                async move {
-                    let found = find_or_fetch(opened, graph, &row.upn).await;
-                    (row, found)
-                }
-            })
-            .buffered(config.provisioning.concurrency.max(1))
-            .collect()
-            .await;
-        for (row, found) in looked_up {
-            match found {
-                Ok(Some(user)) => {
-                    lines.insert(user, row.line);
-                    users.push(user);
-                }
-                Ok(None) => failures.push(Failure {
-                    line: Some(row.line),
-                    upn: row.upn.to_string(),
-                    outcome: "failed",
-                    reason: "unknown user: not in the directory".into(),
-                    error_code: Some("Request_ResourceNotFound".into()),
-                    request_id: None,
-                }),
-                Err(e) => failures.push(Failure {
-                    line: Some(row.line),
-                    upn: row.upn.to_string(),
-                    outcome: "failed",
-                    reason: format!("cannot look the user up: {e:#}"),
-                    error_code: None,
-                    request_id: None,
-                }),
-            }
-        }
-        (format!("csv:{}", absolute(path).display()), users)
-    } else {
-        let users = opened
-            .store
-            .users_needing_passkey(opened.workspace.id, engine.rp().rp_id())
-            .await?;
-        ("automatic".to_owned(), users)
-    };
-
+    let app = context::open_app(&config, None).await?;
+    let provisioner = context::local(app.provisioner(&context::local_caller()))?;
+    let prepared = provisioner.prepare(selection(args)?).await?;
     if args.dry_run {
-        return dry_run(&opened, &users, &failures, args).await;
+        let planned = provisioner.plan(&prepared).await?;
+        return dry_run(&planned, &prepared.rejected, args);
     }
+    let mut failures: Vec<FailureRow> = prepared
+        .rejected
+        .iter()
+        .cloned()
+        .map(FailureRow::from)
+        .collect();
 
-    let job = engine.job_for(&kind, &users).await?;
-    let total = opened.store.job_counts(job.id).await?;
+    let job = provisioner.queue(&prepared).await?;
+    let total = app.store().job_counts(job.id).await?;
     let progress = Arc::new(Progress::with_callback(move |report: &ItemReport| {
         if verbose {
             eprintln!(
@@ -233,7 +176,7 @@ async fn provision(
     let started = Instant::now();
     let to_do = u64::try_from(total.open()).unwrap_or(0);
     let ticker = spawn_progress(Arc::clone(&progress), to_do, verbose);
-    let summary = engine.run(job.id, &progress, stop_rx).await;
+    let summary = provisioner.run(job.id, &progress, stop_rx).await;
     ticker.abort();
     ctrl_c.abort();
     let summary = summary?;
@@ -243,10 +186,10 @@ async fn provision(
         if report.state == ItemState::Registered {
             continue;
         }
-        failures.push(Failure {
-            line: lines.get(&report.user_id).copied(),
+        failures.push(FailureRow {
+            line: prepared.lines.get(&report.user_id).copied(),
             upn: report.upn,
-            outcome: report.state.as_str(),
+            outcome: report.state.as_str().to_owned(),
             reason: report.reason.unwrap_or_default(),
             error_code: report.error_code,
             request_id: report.request_id,
@@ -254,103 +197,71 @@ async fn provision(
     }
     failures.sort_by_key(|f| (f.line, f.upn.clone()));
     write_failures(&args.failures, &failures)?;
-    let failed = failures.iter().filter(|f| f.outcome != "skipped").count();
-    report_summary(
-        args,
-        &summary,
-        &failures,
+    let failed = failures.iter().filter(|f| f.is_failure()).count();
+    let outcome = Outcome {
+        registered: summary.registered,
+        failed: summary.failed,
+        skipped: summary.skipped,
         rejected,
-        elapsed,
-        engine_stats(&engine),
-    );
+        remaining: summary.remaining,
+        stopped: summary.stopped,
+    };
+    report_summary(args, &outcome, &failures, elapsed, graph_stats(&app));
+    Ok(exit_code(&outcome, failed))
+}
 
-    Ok(if summary.stopped && summary.remaining > 0 {
+/// What a run did, whether it ran here or on a server.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub registered: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    /// Rows turned away before provisioning.
+    pub rejected: usize,
+    pub remaining: i64,
+    pub stopped: bool,
+}
+
+/// 130 when stopped with users left, 3 when someone failed, else 0.
+pub fn exit_code(outcome: &Outcome, failed: usize) -> ExitCode {
+    if outcome.stopped && outcome.remaining > 0 {
         eprintln!(
             "stopped with {} users left: run the same command again to continue",
-            summary.remaining
+            outcome.remaining
         );
         ExitCode::from(EXIT_STOPPED)
     } else if failed > 0 {
         ExitCode::from(EXIT_SOME_FAILED)
     } else {
         ExitCode::SUCCESS
-    })
-}
-
-/// The user by UPN from the store, else from the directory (then remembered in the store).
-async fn find_or_fetch(
-    opened: &Opened,
-    graph: &behalf_graph::GraphClient,
-    upn: &Upn,
-) -> anyhow::Result<Option<UserId>> {
-    if let Some(user) = opened
-        .store
-        .find_user_by_upn(opened.workspace.id, upn)
-        .await?
-    {
-        return Ok(Some(user.id));
     }
-    let user = match graph.get_user(upn.as_str()).await {
-        Ok(user) => user,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let draft = UserDraft {
-        connection_id: None,
-        external_id: Some(user.id.clone()),
-        upn: Upn::parse(user.user_principal_name.as_deref().unwrap_or(upn.as_str()))?,
-        display_name: user.display_name.clone().unwrap_or_else(|| upn.to_string()),
-        mail: user.mail.clone(),
-        department: user.department.clone(),
-        enabled: user.account_enabled.unwrap_or(true),
-    };
-    opened
-        .store
-        .upsert_users(opened.workspace.id, std::slice::from_ref(&draft))
-        .await?;
-    Ok(opened
-        .store
-        .find_user_by_external_id(opened.workspace.id, &user.id)
-        .await?
-        .map(|u| u.id))
 }
 
-async fn dry_run(
-    opened: &Opened,
-    users: &[UserId],
-    failures: &[Failure],
+fn dry_run(
+    planned: &[Planned],
+    rejected: &[Rejected],
     args: &ProvisionArgs,
 ) -> anyhow::Result<ExitCode> {
-    let mut would = Vec::new();
-    for id in users {
-        let user = opened.store.get_user(*id).await?;
-        let action = if !user.enabled {
-            "skip (disabled)"
-        } else {
-            "provision"
-        };
-        would.push(json!({"upn": user.upn.as_str(), "action": action}));
-    }
     if args.json {
-        let invalid: Vec<_> = failures
+        let invalid: Vec<_> = rejected
             .iter()
             .map(|f| json!({"line": f.line, "upn": f.upn, "reason": f.reason}))
             .collect();
-        print_stdout(&json!({"dry_run": true, "users": would, "problems": invalid}).to_string());
+        let users: Vec<_> = planned
+            .iter()
+            .map(|p| json!({"upn": p.upn, "action": p.action.describe()}))
+            .collect();
+        print_stdout(&json!({"dry_run": true, "users": users, "problems": invalid}).to_string());
     } else {
-        for w in &would {
-            eprintln!(
-                "would {:<16} {}",
-                w["action"].as_str().unwrap_or_default(),
-                w["upn"].as_str().unwrap_or_default()
-            );
+        for p in planned {
+            eprintln!("would {:<16} {}", p.action.describe(), p.upn);
         }
-        for f in failures {
+        for f in rejected {
             eprintln!("line {}: {}: {}", f.line.unwrap_or(0), f.upn, f.reason);
         }
         eprintln!(
             "dry run: {} users would be provisioned; nothing was changed",
-            would.len()
+            planned.len()
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -403,20 +314,20 @@ fn spawn_progress(
     })
 }
 
-fn engine_stats(engine: &MicrosoftEngine) -> serde_json::Value {
-    let stats = engine.rp().client.pacing_stats();
+fn graph_stats(app: &behalf_app::App) -> serde_json::Value {
+    let stats = app.pacing_stats().unwrap_or_default();
     json!({"requests": stats.requests, "throttled": stats.throttled, "retries": stats.retries})
 }
 
-fn report_summary(
+/// Prints the summary: a JSON object on stdout with `--json`, else one line on stderr.
+pub fn report_summary(
     args: &ProvisionArgs,
-    summary: &RunSummary,
-    failures: &[Failure],
-    rejected: usize,
+    outcome: &Outcome,
+    failures: &[FailureRow],
     elapsed: Duration,
     stats: serde_json::Value,
 ) {
-    let rate = (summary.registered + summary.failed + summary.skipped) as f64
+    let rate = (outcome.registered + outcome.failed + outcome.skipped) as f64
         / elapsed.as_secs_f64().max(0.001);
     if args.json {
         let listed: Vec<_> = failures
@@ -425,12 +336,12 @@ fn report_summary(
             .collect();
         print_stdout(
             &json!({
-                "registered": summary.registered,
-                "failed": summary.failed,
-                "skipped": summary.skipped,
-                "rejected": rejected,
-                "remaining": summary.remaining,
-                "stopped": summary.stopped,
+                "registered": outcome.registered,
+                "failed": outcome.failed,
+                "skipped": outcome.skipped,
+                "rejected": outcome.rejected,
+                "remaining": outcome.remaining,
+                "stopped": outcome.stopped,
                 "seconds": elapsed.as_secs_f64(),
                 "users_per_second": rate,
                 "graph": stats,
@@ -448,37 +359,20 @@ fn report_summary(
         eprintln!(
             "done in {:.1}s: {} registered, {} failed, {} skipped, {} rows rejected ({rate:.1} users/s){details}",
             elapsed.as_secs_f64(),
-            summary.registered,
-            summary.failed,
-            summary.skipped,
-            rejected,
+            outcome.registered,
+            outcome.failed,
+            outcome.skipped,
+            outcome.rejected,
         );
     }
 }
 
-fn write_failures(path: &Path, failures: &[Failure]) -> anyhow::Result<()> {
-    let mut writer =
-        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writer.write_record([
-        "line",
-        "upn",
-        "outcome",
-        "reason",
-        "error_code",
-        "request_id",
-    ])?;
-    for f in failures {
-        writer.write_record([
-            f.line.map(|l| l.to_string()).unwrap_or_default(),
-            f.upn.clone(),
-            f.outcome.to_owned(),
-            f.reason.clone(),
-            f.error_code.clone().unwrap_or_default(),
-            f.request_id.clone().unwrap_or_default(),
-        ])?;
-    }
-    writer.flush()?;
-    Ok(())
+/// Rewrites the local failures file.
+pub fn write_failures(path: &Path, failures: &[FailureRow]) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    write_failures_csv(std::io::BufWriter::new(file), failures)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn absolute(path: &Path) -> PathBuf {

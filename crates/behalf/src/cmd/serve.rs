@@ -4,13 +4,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use behalf_config::Config;
-use behalf_server::AppState;
+use behalf_server::ServerState;
 use tokio::sync::watch;
+
+use behalf_app::{App, AppOptions};
 
 use crate::cli::ServeArgs;
 use crate::sandbox_setup::with_sandbox;
-use crate::wiring;
-use crate::workers::Workers;
 
 pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
@@ -33,13 +33,16 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
 async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     // The vault is opened (and a first master key written) before the address is printed, so a
     // second instance started after this one is listening shares the key instead of racing for it.
-    let opened = wiring::open(&config).await?;
-    let store = opened.store.clone();
-    let workers = if no_workers {
-        None
-    } else {
-        Workers::new(&config, opened).await?
-    };
+    let app = App::open(
+        config.clone(),
+        AppOptions {
+            engine_actor: "server".into(),
+            directory_graph: None,
+        },
+    )
+    .await?;
+    let store = app.store().clone();
+    let workers = if no_workers { None } else { app.workers() };
     let listener = behalf_server::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -59,15 +62,9 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     });
     let workers = workers.map(|w| tokio::spawn(w.run(stop_rx.clone())));
     let mut http_stop = stop_rx;
-    behalf_server::serve(
-        listener,
-        AppState {
-            store: store.clone(),
-        },
-        async move {
-            let _ = http_stop.wait_for(|stop| *stop).await;
-        },
-    )
+    behalf_server::serve(listener, ServerState::new(app.clone()), async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    })
     .await?;
     if let Some(workers) = workers {
         workers.await.context("the background workers panicked")?;

@@ -3,9 +3,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use behalf_app::ops::tap::IssuedTap;
 use behalf_config::Config;
-use behalf_domain::{NewEvent, Outcome, Upn};
 use clap::Args;
 use serde_json::json;
 
@@ -29,7 +28,7 @@ pub struct TapArgs {
 }
 
 /// `60`, `60m`, `8h`, `1d` → minutes, within Entra's 10..43200.
-fn parse_lifetime(s: &str) -> Result<u32, String> {
+pub fn parse_lifetime(s: &str) -> Result<u32, String> {
     let s = s.trim();
     let (digits, factor) = match s.char_indices().last() {
         Some((i, 'm')) => (&s[..i], 1),
@@ -50,46 +49,30 @@ fn parse_lifetime(s: &str) -> Result<u32, String> {
     Ok(minutes)
 }
 
-#[allow(clippy::print_stdout)] // showing the pass once is the command's purpose
 pub async fn run(config: Config, args: TapArgs) -> anyhow::Result<ExitCode> {
-    let store = context::open_store(&config).await?;
-    let workspace = store.ensure_workspace(&config.workspace).await?;
     let graph = Graph::open(&config)?;
-    let result = graph
-        .client
-        .create_temporary_access_pass(&args.user, args.lifetime, args.once)
-        .await;
-    let actor = graph.acting.actor();
-    graph.finish().await?;
-    let tap = result
-        .with_context(|| format!("cannot issue a Temporary Access Pass for {}", args.user))?;
-    let user_id = match Upn::parse(&args.user) {
-        Ok(upn) => store
-            .find_user_by_upn(workspace.id, &upn)
-            .await?
-            .map(|u| u.id),
-        Err(_) => store
-            .find_user_by_external_id(workspace.id, &args.user)
-            .await?
-            .map(|u| u.id),
+    let app = context::open_app(&config, Some(graph.directory())).await?;
+    let result = match app.provisioner(&context::local_caller()) {
+        Some(provisioner) => provisioner
+            .issue_tap(&args.user, args.lifetime, args.once)
+            .await
+            .map_err(anyhow::Error::from),
+        None => Err(anyhow::anyhow!("not allowed")),
     };
-    let mut event = NewEvent::new(actor, "tap.issued", Outcome::Success).detail(json!({
-        "user": args.user,
-        "methodId": tap.id,
-        "lifetimeInMinutes": tap.lifetime_in_minutes,
-        "isUsableOnce": tap.is_usable_once,
-        "startDateTime": tap.start_date_time,
-    }));
-    if let Some(id) = user_id {
-        event = event.user(id);
-    }
-    store.append_event(workspace.id, event).await?;
-    store.close().await;
-    if args.json {
+    graph.finish().await?;
+    app.close().await;
+    print_tap(&result?, args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows the pass, once: that is the command's purpose.
+#[allow(clippy::print_stdout)]
+pub fn print_tap(tap: &IssuedTap, json: bool) {
+    if json {
         println!(
             "{}",
             json!({
-                "user": args.user,
+                "user": tap.user,
                 "temporaryAccessPass": tap.temporary_access_pass.expose(),
                 "lifetimeInMinutes": tap.lifetime_in_minutes,
                 "isUsableOnce": tap.is_usable_once,
@@ -99,7 +82,7 @@ pub async fn run(config: Config, args: TapArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!(
             "Temporary Access Pass for {}: {}",
-            args.user,
+            tap.user,
             tap.temporary_access_pass.expose()
         );
         println!(
@@ -112,7 +95,6 @@ pub async fn run(config: Config, args: TapArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

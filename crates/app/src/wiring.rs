@@ -1,8 +1,7 @@
-//! Assembling the layers for a command: store → workspace → vault → authenticator → Graph → engine.
+//! Assembling the layers: store → workspace → vault → authenticator → Graph → engine.
 
 use std::str::FromStr;
 
-use anyhow::Context as _;
 use behalf_authenticator::{Aaguid, Authenticator, AuthenticatorConfig};
 use behalf_config::Config;
 use behalf_domain::Workspace;
@@ -11,10 +10,10 @@ use behalf_provision::{AttestationMode, Engine, EngineOptions, workspace_attesta
 use behalf_store::Store;
 use behalf_vault::{MasterKey, Vault};
 
-use crate::context;
+use crate::AppError;
 use crate::microsoft::MicrosoftGraph;
 
-/// The engine every provisioning command uses.
+/// The engine every provisioning operation uses.
 pub type MicrosoftEngine = Engine<MicrosoftGraph, Vault>;
 
 /// The store, the configured workspace and its vault.
@@ -25,12 +24,21 @@ pub struct Opened {
     pub vault: Vault,
 }
 
-pub async fn open(config: &Config) -> anyhow::Result<Opened> {
-    let store = context::open_store(config).await?;
+/// Opens (and migrates) the configured database.
+pub async fn open_store(config: &Config) -> Result<Store, AppError> {
+    let url = config.database_url();
+    Store::connect(url.expose())
+        .await
+        .map_err(|e| AppError::NotConfigured(format!("the database is not usable: {e}")))
+}
+
+pub async fn open(config: &Config) -> Result<Opened, AppError> {
+    let store = open_store(config).await?;
     let workspace = store.ensure_workspace(&config.workspace).await?;
     let (master_key, _path) =
-        MasterKey::resolve(config.master_key_file.as_deref(), &config.data_dir)
-            .context("cannot load the workspace master key")?;
+        MasterKey::resolve(config.master_key_file.as_deref(), &config.data_dir).map_err(|e| {
+            AppError::NotConfigured(format!("cannot load the workspace master key: {e}"))
+        })?;
     let vault = Vault::new(store.clone(), workspace.id, master_key);
     Ok(Opened {
         store,
@@ -40,10 +48,9 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
 }
 
 /// A Graph client acting as the app (client credentials from `[entra]`).
-pub fn graph_client(config: &Config) -> anyhow::Result<GraphClient> {
-    Ok(GraphClient::new(crate::cmd::graph_setup::app_settings(
-        config,
-    )?)?)
+pub fn graph_client(config: &Config) -> Result<GraphClient, AppError> {
+    GraphClient::new(crate::graph_settings::app_settings(config)?)
+        .map_err(|e| AppError::NotConfigured(format!("cannot set up the Graph client: {e}")))
 }
 
 /// The provisioning engine for the configured workspace and tenant.
@@ -52,13 +59,18 @@ pub async fn engine(
     opened: &Opened,
     graph: GraphClient,
     actor: String,
-) -> anyhow::Result<MicrosoftEngine> {
+) -> Result<MicrosoftEngine, AppError> {
     let aaguid = Aaguid::parse(&config.provisioning.aaguid).map_err(|e| {
-        anyhow::anyhow!("provisioning.aaguid {:?}: {e}", config.provisioning.aaguid)
+        AppError::invalid(
+            "provisioning.aaguid",
+            format!("{:?}: {e}", config.provisioning.aaguid),
+        )
     })?;
     let mode = AttestationMode::from_str(&config.provisioning.attestation)
-        .map_err(|e| anyhow::anyhow!("provisioning.attestation: {e}"))?;
-    let (attestation, _ca) = workspace_attestation(&opened.vault, mode, aaguid).await?;
+        .map_err(|e| AppError::invalid("provisioning.attestation", e.to_string()))?;
+    let (attestation, _ca) = workspace_attestation(&opened.vault, mode, aaguid)
+        .await
+        .map_err(AppError::internal)?;
     let authenticator = Authenticator::new(
         AuthenticatorConfig {
             aaguid,
@@ -84,12 +96,4 @@ pub async fn engine(
         authenticator,
         options,
     ))
-}
-
-/// Who is acting, for the event log: the operating-system user running the CLI.
-pub fn cli_actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
 }

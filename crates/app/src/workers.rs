@@ -11,14 +11,13 @@
 
 use std::time::Duration;
 
-use behalf_config::Config;
-use behalf_directory::{ImportMode, ImportOptions, NoProgress};
-use behalf_graph::GraphClient;
+use behalf_directory::{ImportMode, NoProgress};
 use behalf_provision::{Progress, RelyingParty as _};
 use tokio::sync::watch;
 
-use crate::cmd::graph_setup;
-use crate::wiring::{self, MicrosoftEngine, Opened};
+use crate::ops::deprovision::Leavers;
+use crate::ops::provision::Selection;
+use crate::{App, AppError, Caller};
 
 /// How long one instance holds the sync round before another may take it over; renewed while
 /// the round runs, so only a dead instance loses it.
@@ -27,53 +26,42 @@ const SYNC_LEASE: Duration = Duration::from_secs(600);
 const POLL: Duration = Duration::from_secs(2);
 
 /// The workers of one `behalf serve` instance.
+#[derive(Debug)]
 pub struct Workers {
-    config: Config,
-    opened: Opened,
-    graph: GraphClient,
-    engine: MicrosoftEngine,
+    app: App,
     worker_id: String,
 }
 
-impl std::fmt::Debug for Workers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Workers")
-            .field("workspace", &self.opened.workspace.name)
-            .field("worker_id", &self.worker_id)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Workers {
-    /// The workers for the configured workspace, or `None` (said in the log) when no Entra ID
-    /// app is configured: then there is nothing they could reach.
-    pub async fn new(config: &Config, opened: Opened) -> anyhow::Result<Option<Workers>> {
-        if config.entra.tenant_id.is_none() || config.entra.client_id.is_none() {
+    /// The workers for the app's workspace, or `None` (said in the log) when no Entra ID app is
+    /// configured: then there is nothing they could reach.
+    pub(crate) fn new(app: App) -> Option<Workers> {
+        let Ok(engine) = app.engine() else {
             tracing::warn!(
-                "no Entra ID app configured ([entra] tenant_id, client_id): background sync and provisioning are off"
+                "no Entra ID app configured ([entra] tenant_id, client_id, client_secret or certificate_file): background sync and provisioning are off"
             );
-            return Ok(None);
-        }
-        let graph = wiring::graph_client(config)?;
-        let engine = wiring::engine(config, &opened, graph.clone(), "server".into()).await?;
+            return None;
+        };
         let worker_id = engine.options().worker_id.clone();
-        Ok(Some(Workers {
-            config: config.clone(),
-            opened,
-            graph,
-            engine,
-            worker_id,
-        }))
+        Some(Workers { app, worker_id })
+    }
+
+    /// The workers act on their own, as the server.
+    fn caller(&self) -> Caller {
+        Caller::Local {
+            actor: "server".into(),
+        }
     }
 
     /// Works until `stop` turns true; items in flight then finish and the rest stay queued.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let sync_every = Duration::from_secs(self.config.sync.interval_secs);
+        let config = self.app.config();
+        let sync_every = Duration::from_secs(config.sync.interval_secs);
         tracing::info!(
             worker = %self.worker_id,
             sync_every_secs = sync_every.as_secs(),
-            provision = self.config.sync.provision,
-            deprovision = self.config.sync.deprovision,
+            provision = config.sync.provision,
+            deprovision = config.sync.deprovision,
             "background workers started"
         );
         // A sync interval shorter than the poll (tests, demos) is honoured; no sync, no change.
@@ -89,13 +77,14 @@ impl Workers {
             if !sync_every.is_zero()
                 && let Err(e) = self.sync_if_due(sync_every).await
             {
-                tracing::warn!(error = %format!("{e:#}"), "directory sync failed");
+                tracing::warn!(error = %e.log_text(), "directory sync failed");
             }
             if let Err(e) = self.work_on_open_jobs(&stop).await {
-                tracing::warn!(error = %format!("{e:#}"), "provisioning worker failed");
+                tracing::warn!(error = %e.log_text(), "provisioning worker failed");
             }
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
+                () = self.app.jobs_queued().notified() => {}
                 () = tokio::time::sleep(poll) => {}
             }
         }
@@ -103,12 +92,12 @@ impl Workers {
     }
 
     fn schedule_name(&self) -> String {
-        format!("sync:{}", self.opened.workspace.id)
+        format!("sync:{}", self.app.workspace().id)
     }
 
     /// Runs one sync round if it is due and no other instance runs it.
-    async fn sync_if_due(&self, every: Duration) -> anyhow::Result<()> {
-        let store = &self.opened.store;
+    async fn sync_if_due(&self, every: Duration) -> Result<(), AppError> {
+        let store = self.app.store();
         let name = self.schedule_name();
         let lease_ms = millis(SYNC_LEASE);
         if !store
@@ -129,7 +118,7 @@ impl Workers {
             }
         })
         .await;
-        let error = result.as_ref().err().map(|e| format!("{e:#}"));
+        let error = result.as_ref().err().map(AppError::log_text);
         store
             .finish_schedule(&name, &self.worker_id, millis(every), error.as_deref())
             .await?;
@@ -137,17 +126,15 @@ impl Workers {
     }
 
     /// Delta import, then deprovisioning and queueing as configured.
-    async fn sync_round(&self) -> anyhow::Result<()> {
-        let (config, store, workspace) = (&self.config, &self.opened.store, &self.opened.workspace);
-        let tenant = config.entra.tenant_id.clone().unwrap_or_default();
-        let options = ImportOptions {
-            workspace: config.workspace.clone(),
-            connection: config.sync.connection.clone(),
-            target: graph_setup::target(config, &tenant),
-            mode: ImportMode::Delta,
-            actor: "server".into(),
-        };
-        let summary = behalf_directory::import(store, &self.graph, &options, &NoProgress).await?;
+    async fn sync_round(&self) -> Result<(), AppError> {
+        let config = self.app.config();
+        let caller = self.caller();
+        let operator = self.app.operator(&caller).ok_or(AppError::Forbidden {
+            needed: "directory import",
+        })?;
+        let summary = operator
+            .import(&config.sync.connection, ImportMode::Delta, &NoProgress)
+            .await?;
         tracing::info!(
             users_new = summary.users_created,
             users_changed = summary.users_updated,
@@ -155,40 +142,40 @@ impl Workers {
             users = summary.users_total,
             "directory sync imported"
         );
+        let provisioner = self.app.provisioner(&caller).ok_or(AppError::Forbidden {
+            needed: "provisioning",
+        })?;
         if config.sync.deprovision {
-            for user in store.users_pending_deprovision(workspace.id).await? {
-                let done = self.engine.deprovision(&user).await?;
+            for done in provisioner.deprovision(Leavers::Pending).await? {
                 if done.failures.is_empty() {
-                    tracing::info!(upn = %user.upn, revoked = done.revoked, "deprovisioned");
+                    tracing::info!(upn = %done.upn, revoked = done.revoked, "deprovisioned");
                 } else {
-                    tracing::warn!(upn = %user.upn, failures = %done.failures.join("; "), "deprovisioning failed; retried next round");
+                    tracing::warn!(upn = %done.upn, failures = %done.failures.join("; "), "deprovisioning failed; retried next round");
                 }
             }
         }
         if config.sync.provision {
-            let users = store
-                .users_needing_passkey(workspace.id, self.engine.rp().rp_id())
-                .await?;
-            if !users.is_empty() {
-                let job = self.engine.job_for("automatic", &users).await?;
-                tracing::info!(job = %job.id, users = users.len(), "queued users who need a passkey");
+            let prepared = provisioner.prepare(Selection::Automatic).await?;
+            if !prepared.users.is_empty() {
+                let job = provisioner.queue(&prepared).await?;
+                tracing::info!(job = %job.id, users = prepared.users.len(), "queued users who need a passkey");
             }
         }
         Ok(())
     }
 
     /// Works on each open job of this workspace and relying party until nothing is claimable.
-    async fn work_on_open_jobs(&self, stop: &watch::Receiver<bool>) -> anyhow::Result<()> {
-        let store = &self.opened.store;
-        for job in store.open_jobs(self.opened.workspace.id).await? {
+    async fn work_on_open_jobs(&self, stop: &watch::Receiver<bool>) -> Result<(), AppError> {
+        let engine = self.app.engine()?;
+        for job in self.app.store().open_jobs(self.app.workspace().id).await? {
             if *stop.borrow() {
                 break;
             }
-            if job.rp_id != self.engine.rp().rp_id() {
+            if job.rp_id != engine.rp().rp_id() {
                 continue;
             }
             let progress = Progress::new();
-            let summary = self.engine.run(job.id, &progress, stop.clone()).await?;
+            let summary = engine.run(job.id, &progress, stop.clone()).await?;
             if summary.registered + summary.failed + summary.skipped > 0 {
                 tracing::info!(
                     job = %job.id,

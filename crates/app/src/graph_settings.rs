@@ -1,0 +1,90 @@
+//! The configuration's `[entra]` and `[tls]` as Graph client settings.
+
+use std::sync::Arc;
+
+use behalf_config::Config;
+use behalf_graph::{ApiVersion, CertificateCredential, Credential, GraphSettings, TlsSettings};
+
+use crate::AppError;
+
+/// Settings for `tenant` with any credential (the app's own, or an admin's delegated tokens).
+pub fn base_settings(
+    config: &Config,
+    tenant: &str,
+    credential: Credential,
+) -> Result<GraphSettings, AppError> {
+    let entra = &config.entra;
+    let mut settings = GraphSettings::new(tenant, credential)
+        .with_endpoints(&entra.graph_base_url, &entra.login_base_url);
+    settings.api_version = entra
+        .api_version
+        .parse::<ApiVersion>()
+        .map_err(|e| AppError::invalid("entra.api_version", e.to_string()))?;
+    settings.tls = tls(config);
+    Ok(settings)
+}
+
+pub fn tls(config: &Config) -> TlsSettings {
+    TlsSettings {
+        ca_file: config.tls.ca_file.clone(),
+        os_trust_store: config.tls.local_ssl_verify,
+        disable_verification: config.tls.disable_ssl_verify,
+    }
+}
+
+pub fn tenant(config: &Config) -> Result<String, AppError> {
+    config.entra.tenant_id.clone().ok_or_else(|| {
+        AppError::NotConfigured(
+            "no tenant configured: set entra.tenant_id (or BEHALF_ENTRA__TENANT_ID), or sign in with `behalf login --tenant T`".into(),
+        )
+    })
+}
+
+/// Whether `[entra]` names an app with a credential, so the app can act on its own.
+pub fn has_app_credential(config: &Config) -> bool {
+    let entra = &config.entra;
+    entra.tenant_id.is_some()
+        && entra.client_id.is_some()
+        && (entra.client_secret.is_some() || entra.certificate_file.is_some())
+}
+
+/// Client-credentials settings from `[entra]`: a client secret, else a certificate.
+pub fn app_settings(config: &Config) -> Result<GraphSettings, AppError> {
+    let entra = &config.entra;
+    let tenant = tenant(config)?;
+    let client_id = entra.client_id.clone().ok_or_else(|| {
+        AppError::NotConfigured(
+            "no app configured: set entra.client_id (or BEHALF_ENTRA__CLIENT_ID)".into(),
+        )
+    })?;
+    let credential = match (&entra.client_secret, &entra.certificate_file) {
+        (Some(secret), _) => Credential::ClientSecret {
+            client_id,
+            secret: secret.clone(),
+        },
+        (None, Some(path)) => Credential::Certificate {
+            client_id,
+            certificate: Arc::new(
+                CertificateCredential::from_pem_file(path)
+                    .map_err(|e| AppError::invalid("entra.certificate_file", e.to_string()))?,
+            ),
+        },
+        (None, None) => {
+            return Err(AppError::NotConfigured(
+                "not signed in and no app credential configured: run `behalf login`, or set entra.client_secret (BEHALF_ENTRA__CLIENT_SECRET_FILE) or entra.certificate_file".into(),
+            ));
+        }
+    };
+    base_settings(config, &tenant, credential)
+}
+
+/// The connection target recorded with imported users.
+pub fn target(config: &Config, tenant: &str) -> behalf_store::ConnectionTarget {
+    let trimmed = |url: &str| Some(url.trim_end_matches('/').to_string());
+    behalf_store::ConnectionTarget {
+        tenant_id: Some(tenant.to_string()),
+        client_id: config.entra.client_id.clone(),
+        graph_base_url: trimmed(&config.entra.graph_base_url),
+        login_base_url: trimmed(&config.entra.login_base_url),
+    }
+}

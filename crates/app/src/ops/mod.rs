@@ -1,0 +1,10 @@
+//! The operations, one module per use case, each a set of methods on the handle that may run it.
+
+pub mod deprovision;
+pub mod directory;
+pub mod doctor;
+pub mod jobs;
+pub mod provision;
+pub mod report;
+pub mod tap;
+pub mod users;

@@ -1,0 +1,107 @@
+//! The user list and one user's record: details, groups, security keys, passkeys, events.
+
+use behalf_domain::{
+    Group, Passkey, SecurityKey, SecurityKeyId, SecurityKeyKind, SecurityKeyState, User, UserId,
+};
+use behalf_store::{UserPage, UserQuery};
+
+use crate::ops::report::{ReportQuery, ReportRow};
+use crate::{AppError, Provisioner, Reader};
+
+/// Everything the user page shows.
+#[derive(Debug, Clone)]
+pub struct UserDetails {
+    pub user: User,
+    pub groups: Vec<Group>,
+    pub security_keys: Vec<SecurityKey>,
+    pub passkeys: Vec<Passkey>,
+}
+
+impl Reader<'_> {
+    /// One page of users matching `query` (prefix search, filters, keyset paging).
+    pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage, AppError> {
+        Ok(self
+            .app
+            .store()
+            .search_users(self.app.workspace().id, query)
+            .await?)
+    }
+
+    /// The user, if they belong to this workspace (else not found, as if they did not exist).
+    pub(crate) async fn own_user(&self, id: UserId) -> Result<User, AppError> {
+        let user = self.app.store().get_user(id).await?;
+        if user.workspace_id != self.app.workspace().id {
+            return Err(AppError::NotFound {
+                what: "user",
+                key: id.to_string(),
+            });
+        }
+        Ok(user)
+    }
+
+    pub async fn user_details(&self, id: UserId) -> Result<UserDetails, AppError> {
+        let user = self.own_user(id).await?;
+        let store = self.app.store();
+        let groups = store.user_groups(id).await?;
+        let security_keys = store.security_keys_of(id).await?;
+        let passkeys = store.all_passkeys_of(id).await?;
+        Ok(UserDetails {
+            user,
+            groups,
+            security_keys,
+            passkeys,
+        })
+    }
+
+    /// The user's events, oldest first.
+    pub async fn user_events(&self, id: UserId) -> Result<Vec<ReportRow>, AppError> {
+        self.own_user(id).await?;
+        self.report(&ReportQuery {
+            user: Some(id.to_string()),
+            ..ReportQuery::default()
+        })
+        .await
+    }
+}
+
+impl Provisioner<'_> {
+    /// Assigns the user a new security key of `kind` (only `vault` keys can be made here).
+    pub async fn assign_security_key(
+        &self,
+        user: UserId,
+        kind: SecurityKeyKind,
+    ) -> Result<SecurityKey, AppError> {
+        self.reader().own_user(user).await?;
+        if kind != SecurityKeyKind::Vault {
+            return Err(AppError::invalid(
+                "kind",
+                format!("{kind} keys cannot be assigned from here yet; assign a vault key"),
+            ));
+        }
+        let store = self.app.store();
+        if let Some(current) = store.current_security_key(user, kind).await? {
+            return Err(AppError::Conflict(format!(
+                "the user already has a {} security key ({}): revoke it first",
+                current.kind, current.id
+            )));
+        }
+        Ok(store
+            .assign_security_key(self.app.workspace().id, user, kind, "vault key")
+            .await?)
+    }
+
+    pub async fn revoke_security_key(&self, id: SecurityKeyId) -> Result<(), AppError> {
+        let store = self.app.store();
+        let key = store.get_security_key(id).await?;
+        if key.workspace_id != self.app.workspace().id {
+            return Err(AppError::NotFound {
+                what: "security key",
+                key: id.to_string(),
+            });
+        }
+        store
+            .set_security_key_state(id, SecurityKeyState::Revoked)
+            .await?;
+        Ok(())
+    }
+}
