@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 mod metrics;
 pub mod problem;
+mod setup_page;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,6 +53,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/setup", get(setup_page::show).post(setup_page::submit))
         .merge(api)
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

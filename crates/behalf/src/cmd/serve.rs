@@ -17,8 +17,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         config.listen = listen;
     }
     if args.sandbox.sandbox {
-        // A demo tenant: keep it provisioned, and notice changes made to it within a minute.
-        config.sync.provision = true;
+        // A demo tenant: notice changes made to it within a minute. Who gets a passkey is the
+        // admin's choice (the API, the panel), as against a real tenant, unless
+        // `sync.provision` says everyone.
         if config.sync.interval_secs == 0 || config.sync.interval_secs > 60 {
             config.sync.interval_secs = 60;
         }
@@ -51,6 +52,13 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     #[allow(clippy::print_stdout)]
     {
         println!("behalf listening on http://{addr}");
+    }
+    if let Some(token) = app.owner_setup_token().await? {
+        // The first run: whoever started the server sets up the owner. The link is the secret.
+        eprintln!(
+            "No admin yet. Set up the owner at: http://{addr}/setup?token={}",
+            token.expose()
+        );
     }
     tracing::info!(%addr, database = store.backend().name(), "serving");
 
