@@ -695,7 +695,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_signs_in_to_a_server_with_a_device_code() {
+async fn the_cli_signs_in_to_a_server_with_a_device_code_and_works_there() {
     let install = Installation::new();
     let served = Served::start(&install, 20, "warn", install.data.path().join("serve.log")).await;
     let mut login = install
@@ -767,6 +767,86 @@ async fn the_cli_signs_in_to_a_server_with_a_device_code() {
     assert!(text(&report.stdout).starts_with("time,actor,action"));
     let status = install.run(&["--server", &served.base, "login", "--status"]);
     assert!(status.status.success(), "{}", text(&status.stdout));
+    let remote = |args: &[&str]| {
+        let mut full = vec!["--server", served.base.as_str()];
+        full.extend_from_slice(args);
+        install.run(&full)
+    };
+    let tenant = served.tenant_users().await;
+    let enabled: Vec<&String> = tenant.iter().filter(|(_, e)| **e).map(|(u, _)| u).collect();
+
+    // A CSV with a good row, a malformed one and an unknown user: exit 3, and failures.csv names
+    // the bad rows by line, as a local run does.
+    let csv = install.data.path().join("batch.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "UPN\n{}\nnot-an-upn\nghost@nowhere.example\n{}\n",
+            enabled[0], enabled[1]
+        ),
+    )
+    .unwrap();
+    let batch = remote(&[
+        "provision",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--failures",
+        "batch-failures.csv",
+    ]);
+    let err = text(&batch.stderr);
+    assert_eq!(batch.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(": 2 registered, 0 failed, 0 skipped, 2 rows rejected"),
+        "{err}"
+    );
+    assert!(err.contains("details in batch-failures.csv"), "{err}");
+    let failures = std::fs::read_to_string(install.data.path().join("batch-failures.csv")).unwrap();
+    let lines: Vec<&str> = failures.lines().collect();
+    assert_eq!(lines.len(), 3, "{failures}");
+    assert!(lines[1].starts_with("3,not-an-upn,invalid,"), "{failures}");
+    assert!(
+        lines[2].starts_with("4,ghost@nowhere.example,failed,"),
+        "{failures}"
+    );
+    let methods = served.methods().await;
+    assert_eq!(methods.len(), 2, "{methods:?}");
+
+    // A pass, shown once on stdout.
+    let tap = remote(&["tap", "--user", enabled[2], "--json", "--once"]);
+    assert!(tap.status.success(), "{}", text(&tap.stderr));
+    let tap: Value = serde_json::from_slice(&tap.stdout).unwrap();
+    assert!(
+        tap["temporaryAccessPass"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty()),
+        "{tap}"
+    );
+    assert_eq!(tap["isUsableOnce"], true);
+
+    // Deprovisioning revokes the passkey the CSV run registered.
+    let gone = remote(&["deprovision", "--user", enabled[0], "--json"]);
+    assert!(gone.status.success(), "{}", text(&gone.stderr));
+    let gone: Value = serde_json::from_slice(&gone.stdout).unwrap();
+    assert_eq!(gone["users"][0]["revoked"], 1, "{gone}");
+    assert!(!served.methods().await.contains_key(enabled[0].as_str()));
+
+    // The CLI's token reaches as far as the approving token (provision): no import, in words.
+    let refused = remote(&["import", "--connection", "sandbox"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = text(&refused.stderr);
+    assert!(err.starts_with("error: not allowed: "), "{err}");
+    let admin = install.create_token("ops", "admin");
+    let import = remote(&[
+        "--token",
+        &admin,
+        "import",
+        "--connection",
+        "sandbox",
+        "--json",
+    ]);
+    assert!(import.status.success(), "{}", text(&import.stderr));
+    let summary: Value = serde_json::from_slice(&import.stdout).unwrap();
+    assert_eq!(summary["users_total"], tenant.len(), "{summary}");
 
     let logout = install.run(&["--server", &served.base, "logout"]);
     assert!(logout.status.success());

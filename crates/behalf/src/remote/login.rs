@@ -19,8 +19,6 @@ use crate::cmd::login::LoginArgs;
 struct DeviceStart {
     device_code: String,
     user_code: String,
-    #[serde(default)]
-    verification_uri: Option<String>,
     expires_in: u64,
     #[serde(default = "default_interval")]
     interval: u64,
@@ -73,13 +71,8 @@ pub async fn login(remote: &Remote, args: &LoginArgs) -> anyhow::Result<ExitCode
         .await
         .context("cannot start the sign-in")?;
     let device_code = Secret::new(start.device_code);
-    let panel = start
-        .verification_uri
-        .as_deref()
-        .map(|uri| format!(" at {uri}"))
-        .unwrap_or_default();
     println!(
-        "To sign in, approve code {code} in Behalf's panel{panel} (Settings → CLI sign-ins) or with: curl -X POST -H 'Authorization: Bearer <admin token>' -H 'Content-Type: application/json' -d '{{\"user_code\":\"{code}\"}}' {base}/api/v1/auth/device/approve",
+        "To sign in, approve code {code} in Behalf's panel (Settings → CLI sign-ins) or with: curl -X POST -H 'Authorization: Bearer <admin token>' -H 'Content-Type: application/json' -d '{{\"user_code\":\"{code}\"}}' {base}/api/v1/auth/device/approve",
         code = start.user_code,
         base = remote.base,
     );

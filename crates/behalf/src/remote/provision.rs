@@ -25,13 +25,16 @@ pub struct Job {
     #[serde(default)]
     pub kind: String,
     pub state: String,
+    /// Nothing left to do (the server may say so before it marks the job completed).
+    #[serde(default)]
+    pub finished: bool,
     #[serde(default)]
     pub counts: Counts,
 }
 
 impl Job {
     fn is_open(&self) -> bool {
-        self.state == "open"
+        self.state == "open" && !self.finished
     }
 }
 
@@ -228,6 +231,11 @@ async fn follow(remote: &Remote, job: &Job, bar: &Bar, last: &mut Job) -> anyhow
                 .map_err(|e| anyhow::anyhow!("the job's event stream broke off: {e}"))?
             {
                 for event in parser.push(&chunk).map_err(anyhow::Error::msg)? {
+                    if event.event == "error" {
+                        // The server could not read the job; its words, on one line.
+                        let message = event.data.split_whitespace().collect::<Vec<_>>().join(" ");
+                        anyhow::bail!("following job {}: {message}", job.id);
+                    }
                     let job: Job = match serde_json::from_str(&event.data) {
                         Ok(job) => job,
                         Err(e) => {
