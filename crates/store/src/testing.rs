@@ -106,6 +106,13 @@ pub async fn postgres() -> Option<TestStore> {
         );
         return None;
     };
+    Some(postgres_at(&admin_url).await)
+}
+
+/// A migrated store on a new database of the PostgreSQL server at `admin_url` (benchmarks name
+/// theirs), dropped with the [`TestStore`]. Panics when the server cannot be used.
+pub async fn postgres_at(admin_url: &str) -> TestStore {
+    let admin_url = admin_url.to_owned();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let database = format!(
         "behalf_t_{}_{}_{}",
@@ -113,9 +120,12 @@ pub async fn postgres() -> Option<TestStore> {
         COUNTER.fetch_add(1, Ordering::Relaxed),
         uuid::Uuid::new_v4().simple()
     );
-    let admin = Store::open(&admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("BEHALF_TEST_POSTGRES is set but PostgreSQL is unusable: {e}"));
+    let admin = Store::open(&admin_url).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL at {} is unusable: {e}",
+            crate::redact_url(&admin_url)
+        )
+    });
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
         .execute(admin.pool())
         .await
@@ -125,13 +135,13 @@ pub async fn postgres() -> Option<TestStore> {
     let store = Store::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL store: {e}"));
-    Some(TestStore {
+    TestStore {
         store,
         cleanup: Cleanup::Postgres {
             admin_url,
             database,
         },
-    })
+    }
 }
 
 fn with_database(url: &str, database: &str) -> String {

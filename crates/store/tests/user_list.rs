@@ -667,3 +667,179 @@ each_backend!(
         assert!(store.user_groups(leo.id).await.unwrap().is_empty());
     }
 );
+
+each_backend!(
+    sparse_filters_beyond_the_scan_window_find_every_match,
+    |store: TestStore| async move {
+        // More users than a search tests in UPN order before collecting its matches, with
+        // matches before and far past that window, so that each way of collecting is checked.
+        let ws = store.ensure_workspace("default").await.unwrap().id;
+        let drafts: Vec<UserDraft> = (0..2_500)
+            .map(|i| UserDraft {
+                connection_id: None,
+                external_id: Some(format!("x{i}")),
+                upn: Upn::parse(&format!("u{i:04}@c.com")).unwrap(),
+                display_name: if i % 1_000 == 5 || (2_400..2_405).contains(&i) {
+                    format!("Zed {i}")
+                } else {
+                    format!("Person {i}")
+                },
+                mail: None,
+                department: None,
+                enabled: i != 2_222,
+            })
+            .collect();
+        store.upsert_users(ws, &drafts).await.unwrap();
+        let user = |i: usize| {
+            let store = &store;
+            async move {
+                store
+                    .find_user_by_external_id(ws, &format!("x{i}"))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        store
+            .upsert_groups(
+                ws,
+                &[GroupDraft {
+                    connection_id: None,
+                    external_id: Some("g".into()),
+                    display_name: "G".into(),
+                    description: None,
+                }],
+            )
+            .await
+            .unwrap();
+        let members = [10, 2_100, 2_490];
+        let changes: Vec<_> = members
+            .iter()
+            .map(|i| MembershipChange {
+                group_external_id: "g".into(),
+                user_external_id: format!("x{i}"),
+                added: true,
+            })
+            .collect();
+        store.apply_memberships(ws, &changes).await.unwrap();
+        let group = store
+            .find_group_by_external_id(ws, "g")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        for i in [7, 2_200, 2_300] {
+            store
+                .assign_security_key(ws, user(i).await.id, SecurityKeyKind::Ctap2, "key")
+                .await
+                .unwrap();
+        }
+        for i in [2_450, 2_451] {
+            let u = user(i).await;
+            let key = store
+                .assign_security_key(ws, u.id, SecurityKeyKind::Vault, "vault")
+                .await
+                .unwrap();
+            let passkey = store
+                .insert_passkey(&NewPasskey {
+                    id: PasskeyId::new(),
+                    workspace_id: ws,
+                    user_id: u.id,
+                    security_key_id: key.id,
+                    rp_id: MICROSOFT_RP_ID.into(),
+                    credential_id: vec![i as u8, (i >> 8) as u8],
+                    public_key_cose: vec![1],
+                    aaguid: "00000000-0000-0000-0000-000000000000".into(),
+                    created_by: "test".into(),
+                })
+                .await
+                .unwrap();
+            store
+                .mark_passkey_registered(passkey.id, "m")
+                .await
+                .unwrap();
+        }
+
+        let names = |ids: &[usize]| -> Vec<String> {
+            ids.iter().map(|i| format!("u{i:04}@c.com")).collect()
+        };
+        for (what, query, expected) in [
+            (
+                "name prefix",
+                UserQuery {
+                    q: Some("zed".into()),
+                    ..Default::default()
+                },
+                names(&[5, 1_005, 2_005, 2_400, 2_401, 2_402, 2_403, 2_404]),
+            ),
+            (
+                "group",
+                UserQuery {
+                    group: Some(group),
+                    ..Default::default()
+                },
+                names(&members),
+            ),
+            (
+                "key kind",
+                UserQuery {
+                    key_kind: Some(SecurityKeyKind::Ctap2),
+                    ..Default::default()
+                },
+                names(&[7, 2_200, 2_300]),
+            ),
+            (
+                "passkey",
+                UserQuery {
+                    has_passkey: Some(true),
+                    ..Default::default()
+                },
+                names(&[2_450, 2_451]),
+            ),
+            (
+                "disabled (no index to collect by)",
+                UserQuery {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+                names(&[2_222]),
+            ),
+        ] {
+            // Pages of two, so that a page starts past the window too.
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = store
+                    .search_users(
+                        ws,
+                        &UserQuery {
+                            limit: 2,
+                            cursor: cursor.take(),
+                            ..query.clone()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                seen.extend(page.users.into_iter().map(|r| r.user.upn.to_string()));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, expected, "{what}");
+        }
+        // Without a filter, deep pages come from the index walk alone.
+        let deep = store
+            .search_users(
+                ws,
+                &UserQuery {
+                    limit: 500,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(deep.users.len(), 500);
+        assert!(deep.next_cursor.is_some());
+    }
+);
