@@ -134,7 +134,8 @@ impl Store {
         Ok(IdempotentJob::Created(job))
     }
 
-    /// The record of a key an insert found taken (it is never deleted, so it is there).
+    /// The record of a key an insert found taken (deleted only with its admin, hence there
+    /// unless that admin was deleted in between).
     async fn taken_key(
         &self,
         workspace_id: WorkspaceId,
