@@ -16,12 +16,17 @@ pub fn base_settings(
     let entra = &config.entra;
     let mut settings = GraphSettings::new(tenant, credential)
         .with_endpoints(&entra.graph_base_url, &entra.login_base_url);
-    settings.api_version = entra
-        .api_version
-        .parse::<ApiVersion>()
-        .map_err(|e| AppError::invalid("entra.api_version", e.to_string()))?;
+    settings.api_version = api_version(entra.api_version);
     settings.tls = tls(config);
     Ok(settings)
+}
+
+/// The Graph client's API version for the configured one.
+fn api_version(configured: behalf_config::ApiVersion) -> ApiVersion {
+    match configured {
+        behalf_config::ApiVersion::Beta => ApiVersion::Beta,
+        behalf_config::ApiVersion::V1 => ApiVersion::V1,
+    }
 }
 
 pub fn tls(config: &Config) -> TlsSettings {

@@ -1,7 +1,5 @@
 //! Assembling the layers: store → workspace → vault → authenticator → Graph → engine.
 
-use std::str::FromStr;
-
 use behalf_authenticator::{Aaguid, Authenticator, AuthenticatorConfig};
 use behalf_config::Config;
 use behalf_domain::Workspace;
@@ -60,14 +58,8 @@ pub async fn engine(
     graph: GraphClient,
     actor: String,
 ) -> Result<MicrosoftEngine, AppError> {
-    let aaguid = Aaguid::parse(&config.provisioning.aaguid).map_err(|e| {
-        AppError::invalid(
-            "provisioning.aaguid",
-            format!("{:?}: {e}", config.provisioning.aaguid),
-        )
-    })?;
-    let mode = AttestationMode::from_str(&config.provisioning.attestation)
-        .map_err(|e| AppError::invalid("provisioning.attestation", e.to_string()))?;
+    let aaguid = Aaguid(config.provisioning.aaguid.bytes());
+    let mode = attestation_mode(config.provisioning.attestation);
     let (attestation, _ca) = workspace_attestation(&opened.vault, mode, aaguid)
         .await
         .map_err(AppError::internal)?;
@@ -96,4 +88,13 @@ pub async fn engine(
         authenticator,
         options,
     ))
+}
+
+/// The engine's attestation mode for the configured one (the same three spellings).
+fn attestation_mode(configured: behalf_config::AttestationMode) -> AttestationMode {
+    match configured {
+        behalf_config::AttestationMode::Packed => AttestationMode::Packed,
+        behalf_config::AttestationMode::PackedSelf => AttestationMode::PackedSelf,
+        behalf_config::AttestationMode::None => AttestationMode::None,
+    }
 }

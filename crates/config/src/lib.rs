@@ -10,9 +10,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use behalf_domain::Secret;
-use figment::Figment;
+use figment::error::Kind;
 use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
+
+mod values;
+
+use values::challenge_timeout_minutes;
+pub use values::{Aaguid, ApiVersion, AttestationMode, CHALLENGE_TIMEOUT_MINUTES};
 
 #[cfg(test)]
 mod tests;
@@ -67,7 +74,7 @@ pub struct EntraConfig {
     /// `https://login.microsoftonline.com` in the global cloud.
     pub login_base_url: String,
     /// `beta` (creationOptions with a challenge timeout) or `v1.0`.
-    pub api_version: String,
+    pub api_version: ApiVersion,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -89,13 +96,14 @@ pub struct ProvisioningConfig {
     /// The passkey's display name at the RP; `{upn}`, `{display_name}` and `{date}` are replaced.
     pub display_name_template: String,
     /// `packed` (x5c chain from the workspace attestation CA), `packed-self` or `none`.
-    pub attestation: String,
+    pub attestation: AttestationMode,
     /// Assign a vault security key to a user that has none when provisioning starts.
     pub auto_assign_vault_key: bool,
     /// The AAGUID (authenticator model) Behalf's vault keys claim. A tenant with key
     /// restrictions must allow it.
-    pub aaguid: String,
+    pub aaguid: Aaguid,
     /// Beta only: how long a creationOptions challenge stays valid (5..43200 minutes).
+    #[serde(deserialize_with = "challenge_timeout_minutes")]
     pub challenge_timeout_minutes: u32,
 }
 
@@ -135,7 +143,7 @@ struct Defaults {
 struct EntraDefaults {
     graph_base_url: &'static str,
     login_base_url: &'static str,
-    api_version: &'static str,
+    api_version: ApiVersion,
 }
 
 fn defaults() -> Defaults {
@@ -152,15 +160,15 @@ fn defaults() -> Defaults {
         entra: EntraDefaults {
             graph_base_url: "https://graph.microsoft.com",
             login_base_url: "https://login.microsoftonline.com",
-            api_version: "beta",
+            api_version: ApiVersion::Beta,
         },
         tls: TlsConfig::default(),
         provisioning: ProvisioningConfig {
             concurrency: 16,
             display_name_template: "Behalf passkey ({date})".into(),
-            attestation: "packed".into(),
+            attestation: AttestationMode::Packed,
             auto_assign_vault_key: true,
-            aaguid: BEHALF_VAULT_AAGUID.into(),
+            aaguid: Aaguid::vault_default(),
             challenge_timeout_minutes: 60,
         },
         // Keeping the directory current and revoking leavers' passkeys is what a server is for;
@@ -244,8 +252,8 @@ impl Config {
             .filter(|(k, _)| k.starts_with("BEHALF_"))
             .collect();
         figment = figment.merge(environment(&env));
-        for (key, value) in secret_files(&env)? {
-            figment = figment.merge(Serialized::default(&key, value));
+        for variable in secret_files(&env)? {
+            figment = figment.merge(variable);
         }
         if let Some(overrides) = sources.overrides {
             figment = figment.merge(overrides);
@@ -288,13 +296,35 @@ fn environment(env: &[(String, String)]) -> Figment {
         if SECRET_KEYS.iter().any(|s| key == format!("{s}_file")) {
             continue;
         }
-        let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
-        figment = figment.merge(Serialized::default(&key, value));
+        let value: Value = value.parse().unwrap_or_else(|never| match never {});
+        figment = figment.merge(Variable {
+            name: variable.clone(),
+            key,
+            value,
+        });
     }
     figment
 }
 
-fn secret_files(env: &[(String, String)]) -> Result<Vec<(String, String)>, ConfigError> {
+/// One `BEHALF_*` variable as a provider, so that an error in its value names the variable.
+struct Variable {
+    name: String,
+    key: String,
+    value: Value,
+}
+
+impl Provider for Variable {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("environment variable {}", self.name))
+            .source(Source::Custom(self.name.clone()))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::default(&self.key, &self.value).data()
+    }
+}
+
+fn secret_files(env: &[(String, String)]) -> Result<Vec<Variable>, ConfigError> {
     let mut values = Vec::new();
     for (variable, path) in env {
         let Some(key) = key_of(variable) else {
@@ -311,19 +341,41 @@ fn secret_files(env: &[(String, String)]) -> Result<Vec<(String, String)>, Confi
             path: PathBuf::from(path),
             reason: e.to_string(),
         })?;
-        values.push((
-            secret_key.to_owned(),
-            content.trim_end_matches(['\r', '\n']).to_owned(),
-        ));
+        values.push(Variable {
+            name: variable.clone(),
+            key: secret_key.to_owned(),
+            value: Value::from(content.trim_end_matches(['\r', '\n']).to_owned()),
+        });
     }
     Ok(values)
 }
 
-/// Figment errors can carry several causes on several lines; a CLI prints one line.
+/// Figment errors can carry several causes on several lines; a CLI prints one line, each cause
+/// as `key: what is wrong (where it was set)`, e.g.
+/// `provisioning.attestation: "pakced" is not one of packed, packed-self, none (in behalf.toml)`.
 fn one_line(error: figment::Error) -> String {
     error
         .into_iter()
-        .map(|e| e.to_string().replace('\n', " "))
+        .map(describe)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+fn describe(error: figment::Error) -> String {
+    let what = match &error.kind {
+        Kind::UnknownField(_, expected) => {
+            format!("unknown key (known here: {})", expected.join(", "))
+        }
+        kind => kind.to_string(),
+    };
+    let mut line = match error.path.is_empty() {
+        true => what,
+        false => format!("{}: {what}", error.path.join(".")),
+    };
+    match error.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+        Some(Source::File(path)) => line.push_str(&format!(" (in {})", path.display())),
+        Some(Source::Custom(variable)) => line.push_str(&format!(" (from {variable})")),
+        _ => {}
+    }
+    line.replace('\n', " ")
 }

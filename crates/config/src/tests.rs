@@ -69,7 +69,15 @@ fn an_unknown_key_is_named() {
         env(&[("BEHALF_ENTRA__TENNANT_ID", "x")]),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("tennant_id"), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("entra.tennant_id: unknown key (known here: tenant_id, "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("(from BEHALF_ENTRA__TENNANT_ID)"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -149,5 +157,134 @@ fn the_master_key_file_setting_is_a_path_not_a_secret() {
     assert_eq!(
         config.master_key_file.as_deref(),
         Some(Path::new("/etc/behalf/key"))
+    );
+}
+
+fn load_toml(content: &str) -> Result<Config, ConfigError> {
+    let toml = file(content);
+    Config::load_with_env(
+        Sources {
+            file: Some(toml.path()),
+            overrides: None,
+        },
+        env(&[]),
+    )
+}
+
+fn load_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::load_with_env(Sources::default(), env(pairs))
+}
+
+#[test]
+fn typed_values_have_defaults() {
+    let config = load_env(&[]).unwrap();
+    assert_eq!(config.provisioning.attestation, AttestationMode::Packed);
+    assert_eq!(config.provisioning.aaguid.as_str(), BEHALF_VAULT_AAGUID);
+    assert_eq!(config.entra.api_version, ApiVersion::Beta);
+    assert_eq!(config.provisioning.challenge_timeout_minutes, 60);
+}
+
+#[test]
+fn typed_values_parse_from_the_file_and_the_environment() {
+    let config = load_toml(
+        "[provisioning]\nattestation = \"packed-self\"\naaguid = \"00112233-4455-6677-8899-AABBCCDDEEFF\"\nchallenge_timeout_minutes = 43200\n[entra]\napi_version = \"v1.0\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.provisioning.attestation, AttestationMode::PackedSelf);
+    assert_eq!(
+        config.provisioning.aaguid.as_str(),
+        "00112233-4455-6677-8899-aabbccddeeff",
+        "shown in Entra's lowercase hyphenated form"
+    );
+    assert_eq!(
+        config.provisioning.aaguid.bytes(),
+        [
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff
+        ]
+    );
+    assert_eq!(config.provisioning.challenge_timeout_minutes, 43200);
+    assert_eq!(config.entra.api_version, ApiVersion::V1);
+
+    let config = load_env(&[
+        ("BEHALF_PROVISIONING__ATTESTATION", "none"),
+        ("BEHALF_PROVISIONING__CHALLENGE_TIMEOUT_MINUTES", "5"),
+        ("BEHALF_ENTRA__API_VERSION", "v1.0"),
+    ])
+    .unwrap();
+    assert_eq!(config.provisioning.attestation, AttestationMode::None);
+    assert_eq!(config.provisioning.challenge_timeout_minutes, 5);
+    assert_eq!(config.entra.api_version, ApiVersion::V1);
+}
+
+#[test]
+fn a_bad_attestation_is_refused_at_load_naming_the_key() {
+    let err = load_toml("[provisioning]\nattestation = \"pakced\"\n").unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with(
+            "provisioning.attestation: \"pakced\" is not one of packed, packed-self, none (in "
+        ),
+        "{message}"
+    );
+    let err = load_env(&[("BEHALF_PROVISIONING__ATTESTATION", "self")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "provisioning.attestation: \"self\" is not one of packed, packed-self, none (from BEHALF_PROVISIONING__ATTESTATION)"
+    );
+}
+
+#[test]
+fn a_bad_aaguid_is_refused_at_load_naming_the_key() {
+    let err = load_toml("[provisioning]\naaguid = \"4f2b6c1e-9d3a-4e8b\"\n").unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with(
+            "provisioning.aaguid: \"4f2b6c1e-9d3a-4e8b\" is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+        ),
+        "{message}"
+    );
+    let err = load_env(&[("BEHALF_PROVISIONING__AAGUID", "nope")]).unwrap_err();
+    assert!(
+        err.to_string().starts_with("provisioning.aaguid: \"nope\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_api_version_is_refused_at_load_naming_the_key() {
+    let err = load_toml("[entra]\napi_version = \"v2\"\n").unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("entra.api_version: \"v2\" is not one of beta, v1.0 (in "),
+        "{message}"
+    );
+    let err = load_env(&[("BEHALF_ENTRA__API_VERSION", "1.0")]).unwrap_err();
+    assert!(
+        err.to_string().starts_with("entra.api_version: "),
+        "a number is refused too: {err}"
+    );
+}
+
+#[test]
+fn a_challenge_timeout_outside_its_bounds_is_refused_at_load_naming_the_key() {
+    for minutes in ["4", "43201", "0"] {
+        let err = load_toml(&format!(
+            "[provisioning]\nchallenge_timeout_minutes = {minutes}\n"
+        ))
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "provisioning.challenge_timeout_minutes: {minutes} is outside 5..43200 (minutes)"
+            )),
+            "{message}"
+        );
+    }
+    let err = load_env(&[("BEHALF_PROVISIONING__CHALLENGE_TIMEOUT_MINUTES", "-1")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("provisioning.challenge_timeout_minutes: "),
+        "{err}"
     );
 }

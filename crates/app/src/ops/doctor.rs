@@ -1,7 +1,7 @@
 //! `doctor`: reads the tenant's passkey (FIDO2) policy and the app's permissions and says, in
 //! plain words, what would stop provisioning and how to fix it.
 
-use behalf_config::Config;
+use behalf_config::{AttestationMode, Config};
 use behalf_graph::{ApiVersion, Fido2Policy, PERMISSION_AUTH_METHODS, PERMISSION_PASSKEYS};
 use serde::Serialize;
 
@@ -57,7 +57,9 @@ impl Reader<'_> {
     /// carry (default: `provisioning.aaguid`).
     pub async fn doctor(&self, aaguid: Option<&str>) -> Result<DoctorReport, AppError> {
         let config = self.app.config();
-        let aaguid = aaguid.unwrap_or(&config.provisioning.aaguid).to_owned();
+        let aaguid = aaguid
+            .unwrap_or(config.provisioning.aaguid.as_str())
+            .to_owned();
         let graph = self.app.directory_graph()?;
         Ok(examine(config, &graph, &aaguid).await)
     }
@@ -181,14 +183,14 @@ fn policy_findings(r: &mut DoctorReport, p: &Fido2Policy, config: &Config, aagui
         );
     }
     if p.is_attestation_enforced {
-        let why = match config.provisioning.attestation.as_str() {
-            "packed" => {
+        let why = match config.provisioning.attestation {
+            AttestationMode::Packed => {
                 "Behalf's keys carry 'packed' attestation from the workspace's own CA, which is not in Microsoft's FIDO metadata, so Entra will reject them"
             }
-            "none" => {
+            AttestationMode::None => {
                 "Behalf is configured for 'none' attestation, which an enforcing tenant rejects"
             }
-            _ => {
+            AttestationMode::PackedSelf => {
                 "Behalf's self-attested keys are not in Microsoft's FIDO metadata, so Entra will reject them"
             }
         };
