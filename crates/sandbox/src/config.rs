@@ -18,6 +18,11 @@ pub const READER_CLIENT_ID: Uuid = uuid!("1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d")
 pub const READER_CLIENT_SECRET: &str = "sandbox~reader~secret";
 /// A public client for the device code flow (an admin's interactive CLI login).
 pub const CLI_CLIENT_ID: Uuid = uuid!("9e8d7c6b-5a49-4382-a716-f5e4d3c2b1a0");
+/// A confidential web app for admins' OpenID Connect sign-in to Behalf (authorization code +
+/// PKCE), with the loopback redirect URIs a local Behalf uses.
+pub const SIGNIN_CLIENT_ID: Uuid = uuid!("3b9e2f71-6c0d-4a85-b1e4-7d2c9a0f5e63");
+/// Its client secret. A sandbox secret, deliberately public.
+pub const SIGNIN_CLIENT_SECRET: &str = "sandbox~signin~secret";
 /// The seeded administrator (always the first user), who approves device codes.
 pub const ADMIN_UPN: &str = "admin@contoso.example";
 
@@ -37,6 +42,10 @@ pub struct AppRegistration {
     /// `POST /sandbox/apps/{clientId}/certificates`.
     #[serde(default)]
     pub certificates: Vec<String>,
+    /// Redirect URIs of a web app (the authorization code flow). As in Entra, the port of a
+    /// loopback URI (`http://localhost`, `http://127.0.0.1`) is not compared (RFC 8252 §7.3).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
 }
 
 /// How `excludeCredentials` ids are written in creationOptions: Graph v1.0 documents base64url;
@@ -155,7 +164,8 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-/// The seeded app registrations: Behalf's provisioning app, a read-only app, and a CLI public client.
+/// The seeded app registrations: Behalf's provisioning app, a read-only app, a CLI public client,
+/// and the web app admins sign in to Behalf with (OpenID Connect).
 pub fn default_apps() -> Vec<AppRegistration> {
     vec![
         AppRegistration {
@@ -170,6 +180,7 @@ pub fn default_apps() -> Vec<AppRegistration> {
             ]),
             delegated_scopes: Vec::new(),
             certificates: Vec::new(),
+            redirect_uris: Vec::new(),
         },
         AppRegistration {
             name: "Directory Reader".into(),
@@ -178,6 +189,7 @@ pub fn default_apps() -> Vec<AppRegistration> {
             app_roles: strings(&["User.Read.All"]),
             delegated_scopes: Vec::new(),
             certificates: Vec::new(),
+            redirect_uris: Vec::new(),
         },
         AppRegistration {
             name: "Behalf CLI".into(),
@@ -193,6 +205,19 @@ pub fn default_apps() -> Vec<AppRegistration> {
                 "offline_access",
             ]),
             certificates: Vec::new(),
+            redirect_uris: Vec::new(),
+        },
+        AppRegistration {
+            name: "Behalf Admin Sign-in".into(),
+            client_id: SIGNIN_CLIENT_ID,
+            client_secret: Some(SIGNIN_CLIENT_SECRET.into()),
+            app_roles: Vec::new(),
+            delegated_scopes: strings(&["openid", "profile", "email", "User.Read"]),
+            certificates: Vec::new(),
+            redirect_uris: strings(&[
+                "http://localhost/auth/oidc/callback",
+                "http://127.0.0.1/auth/oidc/callback",
+            ]),
         },
     ]
 }

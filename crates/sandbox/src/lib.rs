@@ -23,6 +23,7 @@ mod errors;
 mod groups;
 mod oauth;
 mod odata;
+mod oidc;
 mod policy;
 mod seed;
 mod server;
@@ -45,7 +46,7 @@ use webauthn_rs_core::proto::AttestationCaList;
 pub use config::{
     ADMIN_UPN, AppRegistration, Args, CLI_CLIENT_ID, CredentialIdEncoding, DOMAIN, Knobs,
     PROVISIONING_CLIENT_ID, PROVISIONING_CLIENT_SECRET, READER_CLIENT_ID, READER_CLIENT_SECRET,
-    SandboxConfig, TENANT_ID, default_apps,
+    SIGNIN_CLIENT_ID, SIGNIN_CLIENT_SECRET, SandboxConfig, TENANT_ID, default_apps,
 };
 pub use errors::SandboxError;
 pub use state::{Fido2Policy, KeyRestrictions};
@@ -318,6 +319,12 @@ fn print_banner(s: &Sandbox) {
         "  device code endpoint:   {}/{}/oauth2/v2.0/devicecode",
         s.login_url(),
         s.tenant_id()
+    );
+    println!(
+        "  OpenID Connect:         {}/{}/v2.0/.well-known/openid-configuration (sign-in app {}, login_hint = a user)",
+        s.login_url(),
+        s.tenant_id(),
+        SIGNIN_CLIENT_ID
     );
     println!(
         "  graph:                  {}/v1.0  and  {}/beta",

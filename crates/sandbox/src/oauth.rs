@@ -1,6 +1,7 @@
 //! The Microsoft identity platform's v2.0 token endpoint, as far as Behalf uses it: client
 //! credentials with a secret or a certificate assertion (verified in [`crate::certs`]), the
-//! device authorization grant, and refresh tokens
+//! device authorization grant, refresh tokens, and the authorization code grant of the OpenID
+//! Connect sign-in ([`crate::oidc`])
 //! (<https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow>,
 //! <https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code>).
 //!
@@ -230,7 +231,7 @@ pub(crate) fn mint(
     sign(&key, &claims)
 }
 
-fn random_token(bytes: usize) -> String {
+pub(crate) fn random_token(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rng().fill(&mut b[..]);
     URL_SAFE_NO_PAD.encode(b)
@@ -241,7 +242,7 @@ fn parse_form(body: &Bytes) -> HashMap<String, String> {
 }
 
 /// The token endpoint accepts the tenant's id or its verified domain.
-fn check_tenant(shared: &Shared, tenant: &str) -> Result<()> {
+pub(crate) fn check_tenant(shared: &Shared, tenant: &str) -> Result<()> {
     if tenant.eq_ignore_ascii_case(&shared.tenant_id.to_string())
         || tenant.eq_ignore_ascii_case(&shared.domain)
     {
@@ -258,7 +259,7 @@ fn check_tenant(shared: &Shared, tenant: &str) -> Result<()> {
     }
 }
 
-fn client_of<'a>(
+pub(crate) fn client_of<'a>(
     shared: &'a Shared,
     form: &HashMap<String, String>,
 ) -> Result<&'a crate::AppRegistration> {
@@ -291,7 +292,7 @@ fn is_confidential(shared: &Shared, app: &crate::AppRegistration) -> bool {
 
 /// Client authentication of a token request: a certificate assertion
 /// (<https://learn.microsoft.com/entra/identity-platform/certificate-credentials>) or a secret.
-fn authenticate_client(
+pub(crate) fn authenticate_client(
     shared: &Shared,
     app: &crate::AppRegistration,
     form: &HashMap<String, String>,
@@ -330,7 +331,7 @@ fn authenticate_client(
     }
 }
 
-fn token_response(
+pub(crate) fn token_response(
     shared: &Shared,
     access: String,
     refresh: Option<String>,
@@ -371,6 +372,7 @@ pub(crate) async fn token(
         "client_credentials" => client_credentials(&shared, &form),
         "urn:ietf:params:oauth:grant-type:device_code" => device_code_grant(&shared, &form),
         "refresh_token" => refresh_grant(&shared, &form),
+        "authorization_code" => crate::oidc::code_grant(&shared, &form),
         "" => Err(SandboxError::aad(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -421,7 +423,7 @@ fn client_credentials(shared: &Shared, form: &HashMap<String, String>) -> Result
 }
 
 /// Requested delegated scopes: `.default` means everything consented for the app.
-fn requested_scopes(app: &crate::AppRegistration, scope: &str) -> Vec<String> {
+pub(crate) fn requested_scopes(app: &crate::AppRegistration, scope: &str) -> Vec<String> {
     let mut out = Vec::new();
     for s in scope.split(' ').filter(|s| !s.is_empty()) {
         let short = s

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::errors::{PendingError, SandboxError};
 use crate::state::{Shared, Stats};
-use crate::{admin, authmethods, delta, groups, oauth, policy, signin, throttle, users};
+use crate::{admin, authmethods, delta, groups, oauth, oidc, policy, signin, throttle, users};
 
 /// Which Graph version a request came in on (`v1.0` and `beta` share the data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +111,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .nest("/beta", graph_routes(&shared, ApiVersion::Beta))
         .route("/{tenant}/oauth2/v2.0/token", post(oauth::token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(oauth::devicecode))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(oidc::authorize))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(oidc::discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(oidc::keys))
         .merge(admin::routes())
         .route("/sandbox/signin/begin", post(signin::begin))
         .route("/sandbox/signin/finish", post(signin::finish))

@@ -278,6 +278,8 @@ pub(crate) struct Ephemeral {
     pub signins: HashMap<String, PendingSignIn>,
     pub device_codes: HashMap<String, DeviceCode>,
     pub refresh: HashMap<String, RefreshGrant>,
+    /// Authorization codes of the OpenID Connect sign-in, by code (single use).
+    pub auth_codes: HashMap<String, crate::oidc::AuthCode>,
 }
 
 /// Counters for `GET /sandbox/state`.
@@ -356,6 +358,8 @@ pub(crate) struct Shared {
     pub webauthn: WebauthnCore,
     pub attestation_cas: Option<AttestationCaList>,
     pub dirty: AtomicBool,
+    /// The key id tokens are signed with, made on first use (see [`crate::oidc`]).
+    pub oidc_key: std::sync::OnceLock<crate::oidc::SigningKey>,
 }
 
 // Lock helpers: a poisoned lock means a handler panicked mid-update; the data is plain values
@@ -452,6 +456,7 @@ pub(crate) fn new_shared(
         webauthn,
         attestation_cas: cas,
         dirty: AtomicBool::new(false),
+        oidc_key: std::sync::OnceLock::new(),
     }
 }
 

@@ -8,6 +8,7 @@ mod common;
 mod delta;
 mod groups;
 mod oauth;
+mod oidc;
 mod passkeys;
 mod throttling;
 mod users;
