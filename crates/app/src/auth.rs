@@ -15,8 +15,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use behalf_domain::{
-    Admin, AdminId, ApiToken, Millis, Role, Secret, SessionId, TokenId, TokenKind, TokenScope,
-    now_millis,
+    Admin, AdminId, ApiToken, EventAction, EventDetail, Millis, Outcome, Role, Secret, SessionId,
+    TokenId, TokenKind, TokenScope, now_millis,
 };
 use behalf_store::{ApiTokenEntry, DevicePoll, NewApiToken, NewSession, StoreError};
 use serde::Serialize;
@@ -351,9 +351,25 @@ impl App {
                 limiter.fail(k);
             }
             tracing::info!(address = address.unwrap_or("-"), "sign-in refused");
+            self.audit(
+                "anonymous".into(),
+                EventAction::AdminSignInRefused,
+                Outcome::Failure,
+                EventDetail::default()
+                    .with("email", email.trim().to_lowercase())
+                    .with("address", address),
+            )
+            .await?;
             return Err(AppError::Unauthenticated);
         };
         limiter.succeed(&account_key);
+        self.audit(
+            format!("admin:{}", admin.username),
+            EventAction::AdminSignedIn,
+            Outcome::Success,
+            EventDetail::default().with("address", address),
+        )
+        .await?;
         let session_token = random_secret(SESSION_PREFIX);
         let csrf_token = random_secret(CSRF_PREFIX);
         let expires_at = millis_from_now(SESSION_LIFETIME);
@@ -415,7 +431,13 @@ impl App {
 
     pub async fn sign_out(&self, session: &SessionCaller) -> Result<(), AppError> {
         self.store().revoke_session(session.session_id).await?;
-        Ok(())
+        self.audit(
+            session.caller.actor(),
+            EventAction::AdminSignedOut,
+            Outcome::Success,
+            EventDetail::default(),
+        )
+        .await
     }
 
     /// The caller a bearer token names, if it is valid.
@@ -492,6 +514,13 @@ impl App {
                 .set_admin_password_hash(self.workspace().id, admin_id, &password_hash)
                 .await?;
             let account = self.store().get_admin(admin_id).await?;
+            self.audit(
+                format!("admin:{}", account.admin.username),
+                EventAction::AdminSetUp,
+                Outcome::Success,
+                EventDetail::default(),
+            )
+            .await?;
             return Ok(account.admin);
         }
         // The first owner's link.
@@ -534,6 +563,13 @@ impl App {
                 }
                 other => other.into(),
             })?;
+        self.audit(
+            format!("admin:{}", admin.username),
+            EventAction::AdminSetUp,
+            Outcome::Success,
+            EventDetail::default().with("role", admin.role),
+        )
+        .await?;
         Ok(admin)
     }
 
@@ -541,15 +577,26 @@ impl App {
     /// approves the user code.
     pub async fn start_device_login(&self) -> Result<DeviceLoginStart, AppError> {
         let device_code = random_secret(DEVICE_PREFIX);
-        let code = user_code();
-        self.store()
-            .create_device_login(
-                self.workspace().id,
-                &self.secret_hash(device_code.expose()).await?,
-                &code,
-                millis_from_now(DEVICE_LOGIN_LIFETIME),
-            )
-            .await?;
+        let device_hash = self.secret_hash(device_code.expose()).await?;
+        // User codes stay unique in the table: in the rare case of a repeat, draw another.
+        let mut attempts = 0;
+        let code = loop {
+            let code = user_code();
+            match self
+                .store()
+                .create_device_login(
+                    self.workspace().id,
+                    &device_hash,
+                    &code,
+                    millis_from_now(DEVICE_LOGIN_LIFETIME),
+                )
+                .await
+            {
+                Ok(_) => break code,
+                Err(StoreError::UniqueViolation { .. }) if attempts < 3 => attempts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok(DeviceLoginStart {
             device_code,
             user_code: code,
@@ -611,7 +658,14 @@ impl Reader<'_> {
                 "the login code {code} has expired or was already used"
             )));
         }
-        Ok(())
+        self.app
+            .audit(
+                self.actor(),
+                EventAction::CliLoginApproved,
+                Outcome::Success,
+                EventDetail::default().with("scope", scope_of(*reach)),
+            )
+            .await
     }
 }
 
@@ -705,6 +759,17 @@ impl Owner<'_> {
         } else {
             None
         };
+        self.app
+            .audit(
+                self.actor(),
+                EventAction::AdminCreated,
+                Outcome::Success,
+                EventDetail::default()
+                    .with("email", &admin.username)
+                    .with("role", admin.role)
+                    .with("can_edit_users", admin.can_edit_users),
+            )
+            .await?;
         Ok(CreatedAdmin { admin, setup_token })
     }
 
@@ -746,7 +811,14 @@ impl Owner<'_> {
         }
         store.revoke_admin_sessions(id).await?;
         store.delete_admin(workspace, id).await?;
-        Ok(())
+        self.app
+            .audit(
+                self.actor(),
+                EventAction::AdminRemoved,
+                Outcome::Success,
+                EventDetail::default().with("email", &account.admin.username),
+            )
+            .await
     }
 
     /// Creates an API token for the admin `email` (shown once). `expires_in`: None never expires.
@@ -786,6 +858,18 @@ impl Owner<'_> {
                 expires_at: expires_in.map(millis_from_now),
             })
             .await?;
+        self.app
+            .audit(
+                self.actor(),
+                EventAction::TokenCreated,
+                Outcome::Success,
+                EventDetail::default()
+                    .with("token_id", entry.id)
+                    .with("name", &entry.name)
+                    .with("admin", &admin.username)
+                    .with("scope", entry.scope),
+            )
+            .await?;
         Ok(CreatedToken { token, entry })
     }
 
@@ -810,7 +894,14 @@ impl Owner<'_> {
                 key: id.to_string(),
             });
         }
-        Ok(())
+        self.app
+            .audit(
+                self.actor(),
+                EventAction::TokenRevoked,
+                Outcome::Success,
+                EventDetail::default().with("token_id", id),
+            )
+            .await
     }
 }
 

@@ -93,3 +93,54 @@ pub fn target(config: &Config, tenant: &str) -> behalf_store::ConnectionTarget {
         login_base_url: trimmed(&config.entra.login_base_url),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use base64::Engine as _;
+    use behalf_config::Sources;
+
+    use super::*;
+
+    fn pem(label: &str, der: &[u8]) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        format!("-----BEGIN {label}-----\n{b64}\n-----END {label}-----\n")
+    }
+
+    #[test]
+    fn an_ec_app_certificate_is_refused_when_the_settings_are_built() {
+        let key =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .expect("key");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("app.pem");
+        std::fs::write(
+            &path,
+            format!(
+                "{}{}",
+                pem("CERTIFICATE", b"\x30\x03\x02\x01\x01"),
+                pem("PRIVATE KEY", key.as_ref())
+            ),
+        )
+        .expect("write");
+        let env = [
+            ("BEHALF_ENTRA__TENANT_ID", "t"),
+            ("BEHALF_ENTRA__CLIENT_ID", "c"),
+            (
+                "BEHALF_ENTRA__CERTIFICATE_FILE",
+                path.to_str().expect("utf-8"),
+            ),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = Config::load_with_env(Sources::default(), env).expect("loads");
+        let e = app_settings(&config).expect_err("EC is refused");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "entra.certificate_file: {}: the key is EC, and Entra ID signs apps in with RSA certificates only (AADSTS5002738); make an RSA certificate",
+                path.display()
+            )
+        );
+    }
+}

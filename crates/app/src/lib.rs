@@ -194,6 +194,23 @@ impl App {
         &self.inner.jobs_queued
     }
 
+    /// Appends an audit event: every state change an admin makes is one.
+    pub(crate) async fn audit(
+        &self,
+        actor: String,
+        action: behalf_domain::EventAction,
+        outcome: behalf_domain::Outcome,
+        detail: behalf_domain::EventDetail,
+    ) -> Result<(), AppError> {
+        self.store()
+            .append_event(
+                self.workspace().id,
+                behalf_domain::NewEvent::new(actor, action, outcome).detail(detail),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Jobs and items by state, for `/metrics`.
     pub async fn state_counts(&self) -> Result<StateCounts, AppError> {
         let (jobs, items) = self.store().state_counts(self.workspace().id).await?;

@@ -189,9 +189,13 @@ async fn tap_prints_the_pass_once_and_logs_the_event_without_it() {
         .list_events(ws.id, &behalf_store::EventFilter::default())
         .await
         .expect("events");
-    let issued: Vec<_> = events.iter().filter(|e| e.action == "tap.issued").collect();
+    let issued: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == behalf_domain::EventAction::TapIssued)
+        .collect();
     assert_eq!(issued.len(), 1);
-    assert_eq!(issued[0].detail["user"], upn.as_str());
+    // Under the key the report reads its UPN column from.
+    assert_eq!(issued[0].detail.upn.as_deref(), Some(upn.as_str()));
     let everything = format!("{events:?}");
     assert!(!everything.contains(&pass), "the pass is never stored");
     s.shutdown().await;

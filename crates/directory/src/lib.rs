@@ -27,7 +27,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use behalf_domain::{
-    ConnectionKind, GroupDraft, NewEvent, Outcome, Upn, User, UserDraft, WorkspaceId,
+    ConnectionKind, EventAction, EventDetail, GroupDraft, NewEvent, Outcome, Upn, User, UserDraft,
+    WorkspaceId,
 };
 use behalf_graph::{GraphClient, GraphError, GraphUser, GroupChange, UserChange, UserFields};
 use behalf_store::{ConnectionTarget, MembershipChange, Store, StoreError};
@@ -180,8 +181,18 @@ pub async fn import(
     store
         .append_event(
             workspace.id,
-            NewEvent::new(&options.actor, "import.completed", Outcome::Success)
-                .detail(serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null)),
+            NewEvent::new(
+                &options.actor,
+                EventAction::ImportCompleted,
+                Outcome::Success,
+            )
+            .detail(EventDetail {
+                extra: match serde_json::to_value(&summary) {
+                    Ok(serde_json::Value::Object(map)) => map,
+                    _ => Default::default(),
+                },
+                ..EventDetail::default()
+            }),
         )
         .await?;
     tracing::info!(

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AdminId, ConnectionId, ConnectionKind, DomainError, EventId, GroupId, ItemId, ItemState, JobId,
-    JobState, Lifecycle, Millis, Outcome, PasskeyId, PasskeyState, Role, SecurityKeyId,
-    SecurityKeyKind, SecurityKeyState, SessionId, TokenId, TokenKind, TokenScope, UserId,
-    WorkspaceId,
+    AdminId, ConnectionId, ConnectionKind, DomainError, EventAction, EventId, GroupId, ItemId,
+    ItemState, JobId, JobState, Lifecycle, Millis, Outcome, PasskeyId, PasskeyState, Role,
+    SecurityKeyId, SecurityKeyKind, SecurityKeyState, SessionId, TokenId, TokenKind, TokenScope,
+    UserId, WorkspaceId,
 };
 
 /// The relying party id Microsoft Entra ID registers passkeys on.
@@ -250,34 +250,79 @@ pub struct Event {
     pub at: Millis,
     /// Who did it: `admin:<name>`, `cli:<os user>`, `scim:<connection>`, `system`.
     pub actor: String,
-    /// What: `passkey.registered`, `user.imported`, `tap.issued`, ...
-    pub action: String,
+    pub action: EventAction,
     pub user_id: Option<UserId>,
     pub rp_id: Option<String>,
     pub outcome: Outcome,
-    pub detail: serde_json::Value,
+    pub detail: EventDetail,
+}
+
+/// What an event says beyond who, what, whom and when. The fields the report shows have names
+/// of their own, so that every writer fills the same ones the report reads; anything else an
+/// event wants to keep goes in `extra`. Stored as one JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventDetail {
+    /// The user's UPN (or the id the caller named them by) at the time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    /// Why it failed or was skipped, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The relying party's error code (Graph's `error.code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// The relying party's request id (Graph's `innerError.request-id`), for its support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey_id: Option<String>,
+    /// The relying party's id for the passkey (Graph's fido2AuthenticationMethod id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rp_method_id: Option<String>,
+    /// Which process did it (`host:pid:random`), when several share the work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl EventDetail {
+    pub fn upn(upn: impl Into<String>) -> Self {
+        EventDetail {
+            upn: Some(upn.into()),
+            ..EventDetail::default()
+        }
+    }
+
+    /// Adds `key` to [`EventDetail::extra`] (a value that cannot be serialised is left out).
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        if let Ok(v) = serde_json::to_value(value) {
+            self.extra.insert(key.to_owned(), v);
+        }
+        self
+    }
 }
 
 /// An event before the store gives it an id and a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub actor: String,
-    pub action: String,
+    pub action: EventAction,
     pub user_id: Option<UserId>,
     pub rp_id: Option<String>,
     pub outcome: Outcome,
-    pub detail: serde_json::Value,
+    pub detail: EventDetail,
 }
 
 impl NewEvent {
-    pub fn new(actor: impl Into<String>, action: impl Into<String>, outcome: Outcome) -> Self {
+    pub fn new(actor: impl Into<String>, action: EventAction, outcome: Outcome) -> Self {
         Self {
             actor: actor.into(),
-            action: action.into(),
+            action,
             user_id: None,
             rp_id: None,
             outcome,
-            detail: serde_json::Value::Null,
+            detail: EventDetail::default(),
         }
     }
 
@@ -291,7 +336,7 @@ impl NewEvent {
         self
     }
 
-    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+    pub fn detail(mut self, detail: EventDetail) -> Self {
         self.detail = detail;
         self
     }

@@ -117,3 +117,31 @@ UserSource, "user source" {
     Scim => "scim",
     Behalf => "behalf",
 });
+
+string_enum!(/// What an event records. The stored text is `<subject>.<verb>`, so the report can
+/// narrow by prefix (`passkey.`, `admin.`).
+EventAction, "event action" {
+    PasskeyCreated => "passkey.created",
+    PasskeyRegistered => "passkey.registered",
+    PasskeyRevoked => "passkey.revoked",
+    PasskeyRevokeFailed => "passkey.revoke_failed",
+    ProvisionSkipped => "provision.skipped",
+    ProvisionFailed => "provision.failed",
+    UserDeprovisioned => "user.deprovisioned",
+    ImportCompleted => "import.completed",
+    TapIssued => "tap.issued",
+    JobQueued => "job.queued",
+    JobCancelled => "job.cancelled",
+    JobRetried => "job.retried",
+    SecurityKeyAssigned => "security_key.assigned",
+    SecurityKeyRevoked => "security_key.revoked",
+    AdminCreated => "admin.created",
+    AdminRemoved => "admin.removed",
+    AdminSetUp => "admin.set_up",
+    AdminSignedIn => "admin.signed_in",
+    AdminSignInRefused => "admin.sign_in_refused",
+    AdminSignedOut => "admin.signed_out",
+    CliLoginApproved => "cli_login.approved",
+    TokenCreated => "token.created",
+    TokenRevoked => "token.revoked",
+});

@@ -58,3 +58,35 @@ fn timestamps_format_and_parse() {
     assert_eq!(format_millis(at), "2026-11-22T10:00:00Z");
     assert!(parse_rfc3339("yesterday").is_err());
 }
+
+#[test]
+fn event_details_keep_the_report_fields_by_name_and_the_rest_as_extra() {
+    let detail = EventDetail {
+        reason: Some("Graph refused it".into()),
+        error_code: Some("invalidRequest".into()),
+        ..EventDetail::upn("ada@contoso.example")
+    }
+    .with("lifetime_in_minutes", 60);
+    let json = serde_json::to_value(&detail).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"upn": "ada@contoso.example", "reason": "Graph refused it",
+            "error_code": "invalidRequest", "lifetime_in_minutes": 60}),
+        "absent fields are left out, extras sit beside the named ones"
+    );
+    let back: EventDetail = serde_json::from_value(json).unwrap();
+    assert_eq!(back, detail);
+    // A detail written with other keys (an older release's `error`) keeps them in `extra`.
+    let old: EventDetail = serde_json::from_str(r#"{"upn":"a@b.c","error":"boom"}"#).unwrap();
+    assert_eq!(old.upn.as_deref(), Some("a@b.c"));
+    assert_eq!(old.extra["error"], "boom");
+}
+
+#[test]
+fn event_actions_have_one_stored_form_each() {
+    for action in EventAction::ALL {
+        assert_eq!(action.as_str().parse::<EventAction>().unwrap(), *action);
+        assert!(action.as_str().contains('.'), "{action}: <subject>.<verb>");
+    }
+    assert!("passkey.exploded".parse::<EventAction>().is_err());
+}

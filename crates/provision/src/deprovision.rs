@@ -1,7 +1,10 @@
 //! Deprovisioning: a user who left loses every passkey Behalf registered, at the RP and at home.
 
 use behalf_authenticator::CredentialStore;
-use behalf_domain::{Lifecycle, NewEvent, Outcome, Passkey, PasskeyState, SecurityKeyState, User};
+use behalf_domain::{
+    EventAction, EventDetail, Lifecycle, NewEvent, Outcome, Passkey, PasskeyState,
+    SecurityKeyState, User,
+};
 
 use crate::engine::{Engine, EngineError, passkey_tag, rp_user_of};
 use crate::rp::{RelyingParty, RpError};
@@ -35,17 +38,35 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
                         .map_err(|e| EngineError::Credentials(e.to_string()))?;
                     inner.store.mark_passkey_revoked(passkey.id).await?;
                     summary.revoked += 1;
-                    let event = NewEvent::new(inner.options.actor.clone(), "passkey.revoked", Outcome::Success)
-                        .user(user.id)
-                        .rp(rp_id.clone())
-                        .detail(serde_json::json!({"upn": user.upn.as_str(), "passkey_id": passkey.id.to_string(), "rp_method_id": passkey.rp_method_id}));
+                    let event = NewEvent::new(
+                        inner.options.actor.clone(),
+                        EventAction::PasskeyRevoked,
+                        Outcome::Success,
+                    )
+                    .user(user.id)
+                    .rp(rp_id.clone())
+                    .detail(EventDetail {
+                        passkey_id: Some(passkey.id.to_string()),
+                        rp_method_id: passkey.rp_method_id.clone(),
+                        ..EventDetail::upn(user.upn.to_string())
+                    });
                     inner.store.append_event(inner.workspace_id, event).await?;
                 }
                 Err(e) => {
-                    let event = NewEvent::new(inner.options.actor.clone(), "passkey.revoke_failed", Outcome::Failure)
-                        .user(user.id)
-                        .rp(rp_id.clone())
-                        .detail(serde_json::json!({"upn": user.upn.as_str(), "passkey_id": passkey.id.to_string(), "reason": e.to_string(), "error_code": e.code, "request_id": e.request_id}));
+                    let event = NewEvent::new(
+                        inner.options.actor.clone(),
+                        EventAction::PasskeyRevokeFailed,
+                        Outcome::Failure,
+                    )
+                    .user(user.id)
+                    .rp(rp_id.clone())
+                    .detail(EventDetail {
+                        passkey_id: Some(passkey.id.to_string()),
+                        reason: Some(e.to_string()),
+                        error_code: e.code.clone(),
+                        request_id: e.request_id.clone(),
+                        ..EventDetail::upn(user.upn.to_string())
+                    });
                     inner.store.append_event(inner.workspace_id, event).await?;
                     summary.failures.push(e.to_string());
                 }
@@ -67,12 +88,12 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
                 .await?;
             let event = NewEvent::new(
                 inner.options.actor.clone(),
-                "user.deprovisioned",
+                EventAction::UserDeprovisioned,
                 Outcome::Success,
             )
             .user(user.id)
             .rp(rp_id)
-            .detail(serde_json::json!({"upn": user.upn.as_str(), "revoked": summary.revoked}));
+            .detail(EventDetail::upn(user.upn.to_string()).with("revoked", summary.revoked));
             inner.store.append_event(inner.workspace_id, event).await?;
         }
         Ok(summary)

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use behalf_authenticator::{Authenticator, CreationOptions, CredentialStore};
 use behalf_domain::{
-    ItemOutcome, ItemState, Job, JobId, JobState, Lifecycle, NewEvent, Outcome, PasskeyId,
-    PasskeyState, SecurityKeyKind, SecurityKeyState, User, UserId, WorkspaceId,
+    EventAction, EventDetail, ItemOutcome, ItemState, Job, JobId, JobState, Lifecycle, NewEvent,
+    Outcome, PasskeyId, PasskeyState, SecurityKeyKind, SecurityKeyState, User, UserId, WorkspaceId,
 };
 use behalf_store::{NewPasskey, Store, StoreError, WriteSet};
 use tokio::sync::watch;
@@ -405,20 +405,21 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
     fn record(&self, set: &mut WriteSet, user: &User, state: ItemState, outcome: &ItemOutcome) {
         let inner = &self.inner;
         let (action, result) = match state {
-            ItemState::Registered => ("passkey.registered", Outcome::Success),
-            ItemState::Skipped => ("provision.skipped", Outcome::Skipped),
-            _ => ("provision.failed", Outcome::Failure),
+            ItemState::Registered => (EventAction::PasskeyRegistered, Outcome::Success),
+            ItemState::Skipped => (EventAction::ProvisionSkipped, Outcome::Skipped),
+            _ => (EventAction::ProvisionFailed, Outcome::Failure),
         };
-        let detail = serde_json::json!({
-            "upn": user.upn.as_str(),
-            "passkey_id": outcome.passkey_id.map(|p| p.to_string()),
-            "reason": outcome.reason,
-            "error_code": outcome.error_code,
-            "request_id": outcome.request_id,
+        let detail = EventDetail {
+            upn: Some(user.upn.to_string()),
+            passkey_id: outcome.passkey_id.map(|p| p.to_string()),
+            reason: outcome.reason.clone(),
+            error_code: outcome.error_code.clone(),
+            request_id: outcome.request_id.clone(),
             // Which process did it: with several instances on one database, the audit trail
             // says which one registered each passkey.
-            "worker": inner.options.worker_id,
-        });
+            worker: Some(inner.options.worker_id.clone()),
+            ..EventDetail::default()
+        };
         set.append_event(
             inner.workspace_id,
             NewEvent::new(inner.options.actor.clone(), action, result)

@@ -162,7 +162,7 @@ impl Write {
             Write::InsertEvent { event: e, detail } => {
                 3 * 36
                     + e.actor.len()
-                    + e.action.len()
+                    + e.action.as_str().len()
                     + e.rp_id.as_ref().map_or(0, String::len)
                     + detail.len()
                     + 48
@@ -307,7 +307,7 @@ impl WriteSet {
             detail: event.detail,
         };
         self.writes.push(Write::InsertEvent {
-            detail: event.detail.to_string(),
+            detail: serde_json::to_string(&event.detail).unwrap_or_else(|_| "{}".into()),
             event: event.clone(),
         });
         event
@@ -708,7 +708,7 @@ fn bind<'q>(query: Query<'q, Any, AnyArguments>, write: &Write) -> Query<'q, Any
             .bind(e.workspace_id.to_string())
             .bind(e.at)
             .bind(e.actor.clone())
-            .bind(e.action.clone())
+            .bind(e.action.as_str())
             .bind(e.user_id.map(|u| u.to_string()))
             .bind(e.rp_id.clone())
             .bind(e.outcome.as_str())

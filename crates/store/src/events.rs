@@ -16,11 +16,17 @@ fn event_from(row: &AnyRow) -> Result<Event, StoreError> {
         workspace_id: r.parse("workspace_id")?,
         at: r.int("at")?,
         actor: r.text("actor")?,
-        action: r.text("action")?,
+        action: r.parse("action")?,
         user_id: r.opt_parse("user_id")?,
         rp_id: r.opt_text("rp_id")?,
         outcome: r.parse("outcome")?,
-        detail: r.json("detail")?,
+        detail: match r.json("detail")? {
+            // Events written before details were typed may hold `null`.
+            serde_json::Value::Null => Default::default(),
+            value => {
+                serde_json::from_value(value).map_err(|e| crate::error::corrupt("events", e))?
+            }
+        },
     })
 }
 

@@ -453,7 +453,7 @@ each_backend!(
         store
             .append_event(
                 ws.id,
-                NewEvent::new("cli:root", "passkey.registered", Outcome::Success)
+                NewEvent::new("cli:root", EventAction::PasskeyRegistered, Outcome::Success)
                     .user(user.id)
                     .rp(MICROSOFT_RP_ID),
             )
@@ -462,7 +462,7 @@ each_backend!(
         store
             .append_event(
                 ws.id,
-                NewEvent::new("system", "import.completed", Outcome::Success),
+                NewEvent::new("system", EventAction::ImportCompleted, Outcome::Success),
             )
             .await
             .unwrap();
@@ -478,7 +478,7 @@ each_backend!(
             .await
             .unwrap();
         assert_eq!(for_user.len(), 1);
-        assert_eq!(for_user[0].action, "passkey.registered");
+        assert_eq!(for_user[0].action, EventAction::PasskeyRegistered);
         let by_prefix = store
             .list_events(
                 ws.id,
@@ -839,7 +839,8 @@ each_backend!(
                 );
                 set.append_event(
                     ws.id,
-                    NewEvent::new("test", "passkey.created", Outcome::Success).user(item.user_id),
+                    NewEvent::new("test", EventAction::PasskeyCreated, Outcome::Success)
+                        .user(item.user_id),
                 );
                 (item, store.commit(set).await)
             }

@@ -1,7 +1,7 @@
 //! Provisioning jobs as the API and the panel see them: progress, items, cancel, retry,
 //! failures; and queueing one exactly once for a retried request (`Idempotency-Key`).
 
-use behalf_domain::{ItemId, ItemState, Job, JobId, JobState};
+use behalf_domain::{EventAction, EventDetail, ItemId, ItemState, Job, JobId, JobState, Outcome};
 use behalf_provision::RelyingParty as _;
 use behalf_store::{IdempotencyKey, IdempotentJob, JobCounts, JobItemRow};
 
@@ -149,6 +149,7 @@ impl Provisioner<'_> {
         {
             IdempotentJob::Created(job) => {
                 self.app.notify_jobs_queued();
+                self.audit_queued(&job, prepared).await?;
                 job
             }
             IdempotentJob::Existing(record) => {
@@ -164,6 +165,16 @@ impl Provisioner<'_> {
         self.reader().job(job.id).await
     }
 
+    async fn job_event(&self, action: EventAction, id: JobId, items: u64) -> Result<(), AppError> {
+        let mut detail = EventDetail::default().with("job_id", id);
+        if items > 0 {
+            detail = detail.with("items", items);
+        }
+        self.app
+            .audit(self.actor(), action, Outcome::Success, detail)
+            .await
+    }
+
     /// Stops a job: its open items are left as they are and no worker claims them again.
     pub async fn cancel_job(&self, id: JobId) -> Result<JobView, AppError> {
         let view = self.reader().job(id).await?;
@@ -172,6 +183,7 @@ impl Provisioner<'_> {
                 .store()
                 .set_job_state(id, JobState::Cancelled)
                 .await?;
+            self.job_event(EventAction::JobCancelled, id, 0).await?;
         }
         self.reader().job(id).await
     }
@@ -184,6 +196,7 @@ impl Provisioner<'_> {
         if retried > 0 {
             store.set_job_state(id, JobState::Open).await?;
             self.app.notify_jobs_queued();
+            self.job_event(EventAction::JobRetried, id, retried).await?;
         }
         self.reader().job(id).await
     }

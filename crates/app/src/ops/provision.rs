@@ -216,7 +216,27 @@ impl Provisioner<'_> {
             .job_for_by(&prepared.kind, &prepared.users, &self.actor())
             .await?;
         self.app.notify_jobs_queued();
+        self.audit_queued(&job, prepared).await?;
         Ok(job)
+    }
+
+    pub(crate) async fn audit_queued(
+        &self,
+        job: &Job,
+        prepared: &Prepared,
+    ) -> Result<(), AppError> {
+        self.app
+            .audit(
+                self.actor(),
+                behalf_domain::EventAction::JobQueued,
+                behalf_domain::Outcome::Success,
+                behalf_domain::EventDetail::default()
+                    .with("job_id", job.id)
+                    .with("kind", &prepared.kind)
+                    .with("users", prepared.users.len())
+                    .with("rejected", prepared.rejected.len()),
+            )
+            .await
     }
 
     /// Works on `job` in this process until nothing is left to claim or `stop` turns true.

@@ -54,26 +54,20 @@ pub const CSV_HEADER: [&str; 9] = [
 
 impl ReportRow {
     fn from_event(event: &Event) -> ReportRow {
-        let detail = |key: &str| {
-            event
-                .detail
-                .get(key)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned()
-        };
+        let d = &event.detail;
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
         ReportRow {
             time: format_millis(event.at),
             actor: event.actor.clone(),
-            action: event.action.clone(),
+            action: event.action.as_str().to_owned(),
             user_id: event.user_id,
-            upn: detail("upn"),
+            upn: text(&d.upn),
             rp: event.rp_id.clone().unwrap_or_default(),
             outcome: event.outcome.as_str().to_owned(),
-            reason: detail("reason"),
-            error_code: detail("error_code"),
-            request_id: detail("request_id"),
-            detail: event.detail.clone(),
+            reason: text(&d.reason),
+            error_code: text(&d.error_code),
+            request_id: text(&d.request_id),
+            detail: serde_json::to_value(d).unwrap_or_default(),
         }
     }
 

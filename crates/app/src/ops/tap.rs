@@ -1,8 +1,7 @@
 //! Temporary Access Passes: issued through Graph, shown once, never stored or logged.
 
-use behalf_domain::{NewEvent, Outcome, Secret, Upn, UserId};
+use behalf_domain::{EventAction, EventDetail, NewEvent, Outcome, Secret, Upn, UserId};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::{AppError, Provisioner};
 
@@ -59,18 +58,19 @@ impl Provisioner<'_> {
                 .await?
                 .map(|u| u.id),
         };
+        // That a pass was issued, for whom and how long: never the pass.
         let mut event = NewEvent::new(
             self.graph_actor(&graph.acting),
-            "tap.issued",
+            EventAction::TapIssued,
             Outcome::Success,
         )
-        .detail(json!({
-            "upn": user,
-            "methodId": tap.id,
-            "lifetimeInMinutes": tap.lifetime_in_minutes,
-            "isUsableOnce": tap.is_usable_once,
-            "startDateTime": tap.start_date_time,
-        }));
+        .detail(
+            EventDetail::upn(user)
+                .with("method_id", &tap.id)
+                .with("lifetime_in_minutes", tap.lifetime_in_minutes)
+                .with("is_usable_once", tap.is_usable_once)
+                .with("start_date_time", &tap.start_date_time),
+        );
         if let Some(id) = user_id {
             event = event.user(id);
         }

@@ -1,7 +1,8 @@
 //! The user list and one user's record: details, groups, security keys, passkeys, events.
 
 use behalf_domain::{
-    Group, Passkey, SecurityKey, SecurityKeyId, SecurityKeyKind, SecurityKeyState, User, UserId,
+    EventAction, EventDetail, Group, NewEvent, Outcome, Passkey, SecurityKey, SecurityKeyId,
+    SecurityKeyKind, SecurityKeyState, User, UserId,
 };
 use behalf_store::{UserPage, UserQuery};
 
@@ -85,9 +86,12 @@ impl Provisioner<'_> {
                 current.kind, current.id
             )));
         }
-        Ok(store
+        let key = store
             .assign_security_key(self.app.workspace().id, user, kind, "vault key")
-            .await?)
+            .await?;
+        self.key_event(EventAction::SecurityKeyAssigned, &key)
+            .await?;
+        Ok(key)
     }
 
     pub async fn revoke_security_key(&self, id: SecurityKeyId) -> Result<(), AppError> {
@@ -101,6 +105,24 @@ impl Provisioner<'_> {
         }
         store
             .set_security_key_state(id, SecurityKeyState::Revoked)
+            .await?;
+        self.key_event(EventAction::SecurityKeyRevoked, &key).await
+    }
+
+    async fn key_event(&self, action: EventAction, key: &SecurityKey) -> Result<(), AppError> {
+        let user = self.app.store().get_user(key.user_id).await?;
+        self.app
+            .store()
+            .append_event(
+                self.app.workspace().id,
+                NewEvent::new(self.actor(), action, Outcome::Success)
+                    .user(key.user_id)
+                    .detail(
+                        EventDetail::upn(user.upn.to_string())
+                            .with("security_key_id", key.id)
+                            .with("kind", key.kind),
+                    ),
+            )
             .await?;
         Ok(())
     }
