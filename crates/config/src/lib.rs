@@ -43,6 +43,9 @@ pub struct Config {
     pub tls: TlsConfig,
     pub provisioning: ProvisioningConfig,
     pub sync: SyncConfig,
+    /// Admins' sign-in with Microsoft Entra ID (OpenID Connect); off unless `[oidc] enabled`.
+    #[serde(default)]
+    pub oidc: OidcConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -123,6 +126,32 @@ pub struct SyncConfig {
     pub deprovision: bool,
 }
 
+/// Admin sign-in with Microsoft Entra ID: OpenID Connect, authorization code + PKCE, against
+/// `{entra.login_base_url}/{tenant_id}/v2.0`. Who becomes what follows the id_token's `groups`
+/// (Entra group object ids) or `roles` (app role values): owner, else admin with edit-users
+/// (`editor_groups`), else admin, else viewer; someone in none is refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    pub enabled: bool,
+    /// The web app admins sign in to (it may be the `[entra]` app).
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    /// The tenant admins sign in from; `entra.tenant_id` when absent.
+    pub tenant_id: Option<String>,
+    /// `/auth/oidc/callback` on this server as the browser reaches it, registered on the app
+    /// as a web redirect URI (`https://behalf.example.com/auth/oidc/callback`).
+    pub redirect_url: Option<String>,
+    pub owner_groups: Vec<String>,
+    pub admin_groups: Vec<String>,
+    /// Admins who may also create, change and provision users.
+    pub editor_groups: Vec<String>,
+    pub viewer_groups: Vec<String>,
+    pub owner_roles: Vec<String>,
+    pub admin_roles: Vec<String>,
+    pub viewer_roles: Vec<String>,
+}
+
 /// The AAGUID of Behalf's vault authenticator unless configured otherwise.
 pub const BEHALF_VAULT_AAGUID: &str = "4f2b6c1e-9d3a-4e8b-b5c7-2a1d0e9f8c6b";
 
@@ -183,7 +212,7 @@ fn defaults() -> Defaults {
 }
 
 /// Keys whose value may instead be read from the file named by `<KEY>_FILE`.
-const SECRET_KEYS: &[&str] = &["database_url", "entra.client_secret"];
+const SECRET_KEYS: &[&str] = &["database_url", "entra.client_secret", "oidc.client_secret"];
 
 /// Top-level keys, so that unrelated `BEHALF_*` variables (e.g. test settings) are not read.
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -197,6 +226,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "tls",
     "provisioning",
     "sync",
+    "oidc",
 ];
 
 /// Why the configuration could not be loaded. Each names the key or file at fault.

@@ -288,3 +288,36 @@ fn a_challenge_timeout_outside_its_bounds_is_refused_at_load_naming_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn the_oidc_section_is_optional_and_its_secret_may_come_from_a_file() {
+    let config = load_env(&[]).unwrap();
+    assert!(!config.oidc.enabled && config.oidc.client_id.is_none());
+    let secret = file("oidc secret\n");
+    let path = secret.path().to_str().unwrap();
+    let toml = file(
+        "[oidc]\nenabled = true\nclient_id = \"app\"\nredirect_url = \"https://b.example/auth/oidc/callback\"\nowner_groups = [\"g1\"]\nviewer_roles = [\"Behalf.Viewer\"]\n",
+    );
+    let config = Config::load_with_env(
+        Sources {
+            file: Some(toml.path()),
+            overrides: None,
+        },
+        env(&[
+            ("BEHALF_OIDC__CLIENT_SECRET_FILE", path),
+            ("BEHALF_OIDC__EDITOR_GROUPS", "[\"g2\"]"),
+        ]),
+    )
+    .unwrap();
+    assert!(config.oidc.enabled);
+    assert_eq!(config.oidc.client_secret.unwrap().expose(), "oidc secret");
+    assert_eq!(config.oidc.owner_groups, ["g1"]);
+    assert_eq!(config.oidc.editor_groups, ["g2"]);
+    assert_eq!(config.oidc.viewer_roles, ["Behalf.Viewer"]);
+    assert!(
+        config.oidc.tenant_id.is_none(),
+        "entra.tenant_id is used then"
+    );
+    let err = load_toml("[oidc]\nenabeld = true\n").unwrap_err();
+    assert!(err.to_string().contains("enabeld"), "{err}");
+}
