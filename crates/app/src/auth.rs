@@ -370,6 +370,17 @@ impl App {
             EventDetail::default().with("address", address),
         )
         .await?;
+        self.open_session(admin, address, user_agent).await
+    }
+
+    /// A new panel session for `admin`, who has just proven who they are (a password, an
+    /// OpenID Connect sign-in).
+    pub(crate) async fn open_session(
+        &self,
+        admin: Admin,
+        address: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<SignedIn, AppError> {
         let session_token = random_secret(SESSION_PREFIX);
         let csrf_token = random_secret(CSRF_PREFIX);
         let expires_at = millis_from_now(SESSION_LIFETIME);
@@ -632,6 +643,24 @@ impl App {
 }
 
 impl Reader<'_> {
+    /// Revokes the token the caller is using (signing a CLI out of a server).
+    pub async fn revoke_own_token(&self, id: TokenId) -> Result<(), AppError> {
+        self.app
+            .store()
+            .revoke_api_token(self.app.workspace().id, id)
+            .await?;
+        self.app
+            .audit(
+                self.actor(),
+                EventAction::TokenRevoked,
+                Outcome::Success,
+                EventDetail::default()
+                    .with("token_id", id)
+                    .with("by", "itself"),
+            )
+            .await
+    }
+
     /// Approves a CLI's device login: the CLI gets a 12-hour token acting as this admin, as far
     /// as the approving credential reaches.
     pub async fn approve_device_login(&self, user_code: &str) -> Result<(), AppError> {

@@ -25,6 +25,8 @@ pub struct Auth {
     pub caller: Caller,
     /// The panel session, when the caller signed in with a cookie (not a token).
     pub session: Option<SessionCaller>,
+    /// The API token, when the caller sent one.
+    pub token: Option<behalf_domain::TokenId>,
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -62,6 +64,7 @@ impl FromRequestParts<ServerState> for Auth {
                 Some(t) => Ok(Auth {
                     caller: t.caller,
                     session: None,
+                    token: Some(t.token.id),
                 }),
                 None => Err(AppError::Unauthenticated.into()),
             };
@@ -87,6 +90,7 @@ impl FromRequestParts<ServerState> for Auth {
         Ok(Auth {
             caller: session.caller.clone(),
             session: Some(session),
+            token: None,
         })
     }
 }

@@ -62,7 +62,7 @@ impl Store {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = $1 \
              AND ($2 = '' OR user_id = $2) AND ($3 = '' OR rp_id = $3) \
-             AND ($4 = '' OR action LIKE $4) AND at >= $5 AND at <= $6 ORDER BY seq LIMIT $7"
+             AND ($4 = '' OR action LIKE $4 ESCAPE '\\') AND at >= $5 AND at <= $6 ORDER BY seq LIMIT $7"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(workspace_id.to_string())
@@ -72,7 +72,14 @@ impl Store {
                 filter
                     .action_prefix
                     .as_ref()
-                    .map(|p| format!("{p}%"))
+                    // A prefix, not a pattern: `_` (as in `security_key.`) and `%` match themselves.
+                    .map(|p| {
+                        let escaped = p
+                            .replace('\\', "\\\\")
+                            .replace('%', "\\%")
+                            .replace('_', "\\_");
+                        format!("{escaped}%")
+                    })
                     .unwrap_or_default(),
             )
             .bind(filter.since.unwrap_or(i64::MIN))

@@ -122,8 +122,20 @@ pub async fn login(remote: &Remote, args: &LoginArgs) -> anyhow::Result<ExitCode
 /// Forgets the saved sign-in. The token itself stays valid until it expires or an owner revokes
 /// it (the API has no endpoint for a token to revoke itself).
 #[allow(clippy::print_stdout)]
-pub fn logout(remote: &Remote) -> anyhow::Result<ExitCode> {
+pub async fn logout(remote: &Remote) -> anyhow::Result<ExitCode> {
     let path = session::path()?;
+    if let Ok(Some(s)) = ServerSession::load(&path)
+        && s.server == remote.base
+        && !s.is_expired()
+    {
+        // The server revokes the token itself, so a copy of the file is worth nothing either.
+        let request = remote
+            .request(reqwest::Method::POST, "/api/v1/auth/logout")
+            .bearer_auth(s.token().expose());
+        if let Err(e) = remote.send(request).await {
+            eprintln!("warning: the server did not revoke the sign-in ({e:#}); forgetting it here");
+        }
+    }
     match ServerSession::load(&path) {
         Ok(Some(s)) if s.server != remote.base => {
             println!(

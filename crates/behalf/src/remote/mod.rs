@@ -34,7 +34,7 @@ pub async fn run(
     };
     match command {
         Command::Login(args) => login::login(&Remote::new(&base, &config, None)?, &args).await,
-        Command::Logout => login::logout(&Remote::new(&base, &config, None)?),
+        Command::Logout => login::logout(&Remote::new(&base, &config, None)?).await,
         Command::Provision(args) => {
             args.tls.apply(&mut config);
             provision::run(&authenticated(&config)?, &args, verbose).await

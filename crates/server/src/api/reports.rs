@@ -26,6 +26,8 @@ pub struct ReportParams {
     pub until: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
+    /// Only actions starting with this (`admin.`, `passkey.`, `token.`).
+    pub action_prefix: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -85,7 +87,7 @@ pub async fn report(
     query: Result<Query<ReportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(p) = query?;
-    answer(&state, &auth, &p, None, "report").await
+    answer(&state, &auth, &p, p.action_prefix.clone(), "report").await
 }
 
 /// The audit log: every state change, by whom, oldest first (`action_prefix` narrows it).
@@ -97,7 +99,7 @@ pub async fn audit(
     query: Result<Query<ReportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(p) = query?;
-    answer(&state, &auth, &p, None, "audit").await
+    answer(&state, &auth, &p, p.action_prefix.clone(), "audit").await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

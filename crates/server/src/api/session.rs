@@ -69,12 +69,20 @@ pub async fn login(
     Ok(response)
 }
 
-/// Ends the panel session (a token caller has nothing to end: revoke the token instead).
+/// Signs out: ends the panel session, or revokes the API token the request carries (how
+/// `behalf --server URL logout` gives its token up).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "session",
     responses((status = 204), (status = 401)), security(("bearer" = []), ("session" = [])))]
 pub async fn logout(State(state): State<ServerState>, auth: Auth) -> Result<Response, ApiError> {
     if let Some(session) = &auth.session {
         state.app.sign_out(session).await?;
+    }
+    if let Some(token) = auth.token {
+        state
+            .app
+            .reader(&auth.caller)
+            .revoke_own_token(token)
+            .await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
