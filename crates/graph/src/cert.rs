@@ -1,15 +1,17 @@
 //! Certificate credentials: a JWT client assertion signed with the app certificate's private key
 //! (<https://learn.microsoft.com/entra/identity-platform/certificate-credentials>).
 //!
-//! Microsoft documents the assertion's header as `alg` (PS256 for RSA; RS256 still accepted, ES256
-//! for EC keys), `typ` JWT and `x5t#S256` (base64url SHA-256 thumbprint of the certificate's DER;
-//! the older `x5t`, SHA-1, is sent too for tenants that only know it), and its claims as `aud` (the
-//! token endpoint), `iss` = `sub` = client id, `jti` (unique), `nbf`, `iat` and `exp` (≤ 10 min).
+//! Microsoft documents the assertion's header as `alg` (PS256; RS256 still accepted), `typ` JWT
+//! and `x5t#S256` (base64url SHA-256 thumbprint of the certificate's DER; the older `x5t`, SHA-1,
+//! is sent too for tenants that only know it), and its claims as `aud` (the token endpoint), `iss`
+//! = `sub` = client id, `jti` (unique), `nbf`, `iat` and `exp` (≤ 10 min). Entra ID signs apps in
+//! with RSA certificates only: an ES256 assertion is refused (AADSTS5002738), so an EC key is
+//! refused here, when the certificate file is read, rather than at the first token request.
 
 use std::path::Path;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
+use aws_lc_rs::signature::{self, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rustls_pki_types::pem::PemObject;
@@ -18,12 +20,18 @@ use sha2::Digest as _;
 
 use crate::GraphError;
 
-/// Which JWS algorithm signs the assertion.
+/// Why an EC app certificate is refused.
+pub const EC_KEY_REFUSED: &str = "the key is EC, and Entra ID signs apps in with RSA certificates only (AADSTS5002738); make an RSA certificate";
+
+/// The DER of the `id-ecPublicKey` algorithm OID (1.2.840.10045.2.1), which a PKCS#8 EC key
+/// names in its algorithm identifier.
+const EC_PUBLIC_KEY_OID: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+/// Which JWS algorithm signs the assertion (both RSA: Entra accepts nothing else).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AssertionAlgorithm {
     Ps256,
     Rs256,
-    Es256,
 }
 
 impl AssertionAlgorithm {
@@ -31,19 +39,13 @@ impl AssertionAlgorithm {
         match self {
             AssertionAlgorithm::Ps256 => "PS256",
             AssertionAlgorithm::Rs256 => "RS256",
-            AssertionAlgorithm::Es256 => "ES256",
         }
     }
 }
 
-enum Key {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-}
-
-/// An app certificate and its private key, loaded from one PEM file (or two).
+/// An app certificate and its RSA private key, loaded from one PEM file.
 pub struct CertificateCredential {
-    key: Key,
+    key: RsaKeyPair,
     algorithm: AssertionAlgorithm,
     x5t: String,
     x5t_s256: String,
@@ -60,8 +62,9 @@ impl std::fmt::Debug for CertificateCredential {
 }
 
 impl CertificateCredential {
-    /// Reads a PEM file holding the certificate (first `CERTIFICATE` block) and its private key
-    /// (PKCS#8 `PRIVATE KEY`, PKCS#1 `RSA PRIVATE KEY` or SEC1 `EC PRIVATE KEY`).
+    /// Reads a PEM file holding the certificate (first `CERTIFICATE` block) and its RSA private
+    /// key (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`). An EC key is refused
+    /// ([`EC_KEY_REFUSED`]).
     pub fn from_pem_file(path: &Path) -> Result<CertificateCredential, GraphError> {
         let pem = std::fs::read(path).map_err(|e| {
             GraphError::Config(format!(
@@ -83,51 +86,38 @@ impl CertificateCredential {
         let bad = |what: &str, e: aws_lc_rs::error::KeyRejected| {
             GraphError::Config(format!("the {what} private key is not usable: {e}"))
         };
-        let (key, algorithm) = match &key {
-            PrivateKeyDer::Pkcs1(k) => (
-                Key::Rsa(RsaKeyPair::from_der(k.secret_pkcs1_der()).map_err(|e| bad("RSA", e))?),
-                AssertionAlgorithm::Ps256,
-            ),
-            PrivateKeyDer::Sec1(k) => (
-                Key::Ec(
-                    EcdsaKeyPair::from_private_key_der(
-                        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                        k.secret_sec1_der(),
-                    )
-                    .map_err(|e| bad("EC (P-256)", e))?,
-                ),
-                AssertionAlgorithm::Es256,
-            ),
+        let key = match &key {
+            PrivateKeyDer::Pkcs1(k) => {
+                RsaKeyPair::from_der(k.secret_pkcs1_der()).map_err(|e| bad("RSA", e))?
+            }
+            PrivateKeyDer::Sec1(_) => return Err(GraphError::Config(EC_KEY_REFUSED.into())),
             PrivateKeyDer::Pkcs8(k) => {
                 let der = k.secret_pkcs8_der();
-                match EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der) {
-                    Ok(ec) => (Key::Ec(ec), AssertionAlgorithm::Es256),
-                    Err(_) => (
-                        Key::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|e| bad("PKCS#8", e))?),
-                        AssertionAlgorithm::Ps256,
-                    ),
+                match RsaKeyPair::from_pkcs8(der) {
+                    Ok(rsa) => rsa,
+                    Err(_) if names_ec_algorithm(der) => {
+                        return Err(GraphError::Config(EC_KEY_REFUSED.into()));
+                    }
+                    Err(e) => return Err(bad("PKCS#8 (RSA)", e)),
                 }
             }
             _ => {
                 return Err(GraphError::Config(
-                    "unsupported private key format (use PKCS#8, PKCS#1 RSA or SEC1 EC P-256)"
-                        .into(),
+                    "unsupported private key format (use an RSA key, PKCS#8 or PKCS#1)".into(),
                 ));
             }
         };
         Ok(CertificateCredential {
             key,
-            algorithm,
+            algorithm: AssertionAlgorithm::Ps256,
             x5t: URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(cert.as_ref())),
             x5t_s256: URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(cert.as_ref())),
         })
     }
 
-    /// Sign RSA assertions with RS256 instead of PS256.
+    /// Sign assertions with RS256 instead of PS256.
     pub fn with_rs256(mut self) -> Self {
-        if matches!(self.key, Key::Rsa(_)) {
-            self.algorithm = AssertionAlgorithm::Rs256;
-        }
+        self.algorithm = AssertionAlgorithm::Rs256;
         self
     }
 
@@ -167,34 +157,30 @@ impl CertificateCredential {
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let rng = SystemRandom::new();
-        let failed = |_| GraphError::Config("signing the client assertion failed".into());
-        let sig = match (&self.key, self.algorithm) {
-            (Key::Ec(k), _) => k
-                .sign(&rng, input.as_bytes())
-                .map_err(failed)?
-                .as_ref()
-                .to_vec(),
-            (Key::Rsa(k), alg) => {
-                let padding: &dyn signature::RsaEncoding = if alg == AssertionAlgorithm::Rs256 {
-                    &signature::RSA_PKCS1_SHA256
-                } else {
-                    &signature::RSA_PSS_SHA256
-                };
-                let mut out = vec![0u8; k.public_modulus_len()];
-                k.sign(padding, &rng, input.as_bytes(), &mut out)
-                    .map_err(failed)?;
-                out
-            }
+        let padding: &dyn signature::RsaEncoding = match self.algorithm {
+            AssertionAlgorithm::Rs256 => &signature::RSA_PKCS1_SHA256,
+            AssertionAlgorithm::Ps256 => &signature::RSA_PSS_SHA256,
         };
+        let mut sig = vec![0u8; self.key.public_modulus_len()];
+        self.key
+            .sign(padding, &SystemRandom::new(), input.as_bytes(), &mut sig)
+            .map_err(|_| GraphError::Config("signing the client assertion failed".into()))?;
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
+}
+
+/// Whether a PKCS#8 key's algorithm identifier (at its start, after the version) is EC.
+fn names_ec_algorithm(pkcs8: &[u8]) -> bool {
+    pkcs8.get(..pkcs8.len().min(32)).is_some_and(|head| {
+        head.windows(EC_PUBLIC_KEY_OID.len())
+            .any(|w| w == EC_PUBLIC_KEY_OID)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use aws_lc_rs::encoding::AsDer;
-    use aws_lc_rs::signature::{KeyPair, UnparsedPublicKey};
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, UnparsedPublicKey};
 
     use super::*;
 
@@ -228,45 +214,69 @@ mod tests {
     // The certificate is only hashed (x5t), never parsed: any DER bytes stand in for it here.
     const FAKE_CERT: &[u8] = b"\x30\x03\x02\x01\x01";
 
-    #[test]
-    fn ec_key_signs_an_es256_assertion_with_the_documented_claims() {
+    fn ec_key() -> EcdsaKeyPair {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .expect("key");
-        let file = format!(
+        EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+            .expect("key")
+    }
+
+    fn assert_ec_refused(file: &str) {
+        let e = CertificateCredential::from_pem(file.as_bytes()).expect_err("EC is refused");
+        assert_eq!(
+            e.to_string(),
+            "the key is EC, and Entra ID signs apps in with RSA certificates only (AADSTS5002738); make an RSA certificate"
+        );
+    }
+
+    #[test]
+    fn an_ec_key_is_refused_because_entra_signs_apps_in_with_rsa_only() {
+        let key = ec_key();
+        let pkcs8 = key.to_pkcs8v1().expect("pkcs8");
+        assert_ec_refused(&format!(
             "{}{}",
             pem("CERTIFICATE", FAKE_CERT),
             pem("PRIVATE KEY", pkcs8.as_ref())
-        );
-        let cred = CertificateCredential::from_pem(file.as_bytes()).expect("loads");
-        assert_eq!(cred.algorithm(), AssertionAlgorithm::Es256);
-        let aud = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
-        let jwt = cred.assertion("client-1", aud, 1_000).expect("signs");
-        let (h, c, sig, input) = parts(&jwt);
-        assert_eq!(h["alg"], "ES256");
-        assert_eq!(
-            h["x5t#S256"],
-            URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(FAKE_CERT))
-        );
-        assert_eq!(
-            h["x5t"],
-            URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(FAKE_CERT))
-        );
-        assert_eq!(c["aud"], aud);
-        assert_eq!(c["iss"], "client-1");
-        assert_eq!(c["sub"], "client-1");
-        assert_eq!(c["exp"], 1_600);
-        assert!(c["jti"].as_str().is_some_and(|j| !j.is_empty()));
-        let kp =
-            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
-                .expect("key");
-        UnparsedPublicKey::new(
-            &signature::ECDSA_P256_SHA256_FIXED,
-            kp.public_key().as_ref(),
+        ));
+        let sec1 = key.private_key().as_der().expect("sec1");
+        assert_ec_refused(&format!(
+            "{}{}",
+            pem("CERTIFICATE", FAKE_CERT),
+            pem("EC PRIVATE KEY", sec1.as_ref())
+        ));
+        // P-384 too: not only the curve ES256 would have used.
+        let rng = SystemRandom::new();
+        let p384 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+            .expect("key");
+        assert_ec_refused(&format!(
+            "{}{}",
+            pem("CERTIFICATE", FAKE_CERT),
+            pem("PRIVATE KEY", p384.as_ref())
+        ));
+    }
+
+    #[test]
+    fn an_ec_certificate_file_is_refused_naming_the_file() {
+        let key = ec_key().to_pkcs8v1().expect("pkcs8");
+        let dir = std::env::temp_dir().join(format!("behalf-cert-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("app.pem");
+        std::fs::write(
+            &path,
+            format!(
+                "{}{}",
+                pem("CERTIFICATE", FAKE_CERT),
+                pem("PRIVATE KEY", key.as_ref())
+            ),
         )
-        .verify(input.as_bytes(), &sig)
-        .expect("the signature verifies");
-        assert!(!format!("{cred:?}").contains("PRIVATE"));
+        .expect("write");
+        let e = CertificateCredential::from_pem_file(&path).expect_err("EC is refused");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            e.to_string(),
+            format!("{}: {EC_KEY_REFUSED}", path.display())
+        );
     }
 
     #[test]
