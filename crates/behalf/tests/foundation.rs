@@ -112,3 +112,24 @@ fn an_unreachable_database_is_named_without_its_password() {
         "the password must not be printed"
     );
 }
+
+#[test]
+fn logs_into_a_pipe_carry_no_terminal_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    // Trace level makes the store log its statements, so there are lines to look at.
+    let output = run(behalf()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["report", "--format", "json"])
+        .env("RUST_LOG", "trace"));
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "no log lines: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escape codes in a pipe: {stderr:?}"
+    );
+}
