@@ -14,6 +14,7 @@ pub mod auth;
 mod error;
 pub mod graph_settings;
 mod microsoft;
+pub mod oidc;
 pub mod ops;
 mod wiring;
 mod workers;
@@ -94,6 +95,8 @@ struct Inner {
     /// The key secrets are hashed under, read from the vault on first use.
     pepper: tokio::sync::OnceCell<Vec<u8>>,
     sign_in_limiter: auth::SignInLimiter,
+    /// Sign-ins with Entra ID started and not yet finished.
+    oidc: oidc::OidcState,
 }
 
 impl std::fmt::Debug for App {
@@ -130,6 +133,7 @@ impl App {
                 jobs_queued: tokio::sync::Notify::new(),
                 pepper: tokio::sync::OnceCell::new(),
                 sign_in_limiter: auth::SignInLimiter::default(),
+                oidc: oidc::OidcState::default(),
             }),
         })
     }

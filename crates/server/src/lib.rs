@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 mod metrics;
+mod oidc;
 pub mod problem;
 mod setup_page;
 
@@ -54,6 +55,8 @@ pub fn router(state: ServerState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/setup", get(setup_page::show).post(setup_page::submit))
+        .route("/auth/oidc/start", get(oidc::start))
+        .route("/auth/oidc/callback", get(oidc::callback))
         .merge(api)
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

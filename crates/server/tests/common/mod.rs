@@ -21,20 +21,27 @@ pub const PASSWORD: &str = "a long enough password";
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_, figment| figment).await
+    }
+
+    /// A server whose configuration `overrides` adds to (it is given the address the server
+    /// will listen on, for URLs that name it).
+    pub async fn start_with(overrides: impl FnOnce(SocketAddr, Figment) -> Figment) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
+        let listener = behalf_server::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let figment = Figment::new().merge(Serialized::default("data_dir", dir.path()));
         let config = Config::load_with_env(
             Sources {
                 file: None,
-                overrides: Some(Figment::new().merge(Serialized::default("data_dir", dir.path()))),
+                overrides: Some(overrides(addr, figment)),
             },
             Vec::<(String, String)>::new(),
         )
         .unwrap();
         let app = App::open(config, AppOptions::default()).await.unwrap();
-        let listener = behalf_server::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(behalf_server::serve(
             listener,
