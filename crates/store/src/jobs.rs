@@ -177,10 +177,14 @@ impl Store {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // A cancelled job's items are not claimed any more, so a run in progress stops at its
+        // next claim.
         let sql = format!(
             "UPDATE provisioning_items SET locked_by = $1, locked_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM provisioning_items WHERE job_id = $3 AND state IN {OPEN_STATES} \
-             AND (locked_until IS NULL OR locked_until < $4) LIMIT {limit} {skip_locked}) \
+             AND (locked_until IS NULL OR locked_until < $4) \
+             AND EXISTS (SELECT 1 FROM provisioning_jobs WHERE id = $3 AND state = 'open') \
+             LIMIT {limit} {skip_locked}) \
              RETURNING {ITEM_COLUMNS}"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))

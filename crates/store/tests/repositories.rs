@@ -424,6 +424,38 @@ each_backend!(
             "the dead worker's late write is refused"
         );
 
+        // A cancelled job's items are claimed by nobody, so a run in progress stops.
+        let job3 = store
+            .create_job(
+                ws.id,
+                MICROSOFT_RP_ID,
+                &serde_json::json!({}),
+                "test",
+                &users[..2],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .claim_items(job3.id, "w", 1, 60_000)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        store
+            .set_job_state(job3.id, JobState::Cancelled)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_items(job3.id, "w", 10, 60_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing is claimed from a cancelled job"
+        );
+
         // A clean stop gives the lease back at once.
         store.release_item(second[0].id, "alive").await.unwrap();
         assert_eq!(
