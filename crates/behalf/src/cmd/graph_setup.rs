@@ -109,30 +109,48 @@ impl Session {
     }
 
     pub fn load(path: &Path) -> anyhow::Result<Option<Session>> {
-        match std::fs::read(path) {
-            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
-                format!("{} is damaged: run `behalf logout`", path.display())
-            })?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-        }
+        load_json(path, "behalf logout")
     }
 
     /// Writes the session readable by its owner only, atomically.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let dir = path.parent().context("the session path has no directory")?;
-        create_private_dir(dir)?;
-        let tmp = dir.join(format!(".session.{}.tmp", std::process::id()));
-        let bytes = serde_json::to_vec(self)?;
-        {
-            let mut f = private_file(&tmp)?;
-            f.write_all(&bytes)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            f.sync_all().ok();
-        }
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(())
+        save_private_json(path, self)
     }
+}
+
+/// A JSON file of the CLI's, or `None` when there is none; a damaged one names `fix`.
+pub(crate) fn load_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    fix: &str,
+) -> anyhow::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+            format!("{} is damaged: run `{fix}`", path.display())
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes `value` as JSON readable by its owner only, atomically (a 0600 temporary file renamed
+/// over the old one), so a crash never leaves half a token or a readable one.
+pub(crate) fn save_private_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    let dir = path.parent().context("the file's path has no directory")?;
+    create_private_dir(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let bytes = serde_json::to_vec(value)?;
+    {
+        let mut f = private_file(&tmp)?;
+        f.write_all(&bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all().ok();
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 #[cfg(unix)]

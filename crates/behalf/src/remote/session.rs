@@ -2,14 +2,12 @@
 //! token it issued, in `session_dir()/server-session.json`, mode 0600 from the first byte (like
 //! the Entra sign-in next to it). One server at a time: signing in to another replaces it.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use behalf_domain::{Millis, Secret, format_millis, now_millis};
 use serde::{Deserialize, Serialize};
 
-use crate::cmd::graph_setup::{create_private_dir, private_file, session_dir};
+use crate::cmd::graph_setup::{load_json, save_private_json, session_dir};
 
 pub fn path() -> anyhow::Result<PathBuf> {
     Ok(session_dir()?.join("server-session.json"))
@@ -61,33 +59,13 @@ impl ServerSession {
     }
 
     pub fn load(path: &Path) -> anyhow::Result<Option<ServerSession>> {
-        match std::fs::read(path) {
-            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
-                format!(
-                    "{} is damaged: run `behalf --server URL logout`",
-                    path.display()
-                )
-            })?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-        }
+        load_json(path, "behalf --server URL logout")
     }
 
-    /// Writes the sign-in readable by its owner only, atomically (a 0600 temporary file renamed
-    /// over the old one), so a crash never leaves half a token or a readable one.
+    /// Writes the sign-in readable by its owner only, atomically, so a crash never leaves half
+    /// a token or a readable one.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let dir = path.parent().context("the session path has no directory")?;
-        create_private_dir(dir)?;
-        let tmp = dir.join(format!(".server-session.{}.tmp", std::process::id()));
-        let bytes = serde_json::to_vec(self)?;
-        {
-            let mut f = private_file(&tmp)?;
-            f.write_all(&bytes)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            f.sync_all().ok();
-        }
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(())
+        save_private_json(path, self)
     }
 }
 
