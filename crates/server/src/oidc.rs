@@ -44,6 +44,32 @@ fn redirect(location: &str, cookies: &[String]) -> Result<Response, ApiError> {
     Ok(response)
 }
 
+/// A 200 page that sets `cookies` and moves on to `location` (a meta refresh: no script, so the
+/// strict Content-Security-Policy holds).
+fn signed_in_page(location: &str, cookies: &[String]) -> Result<Response, ApiError> {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={location}\"><title>Signed in</title></head><body><p>Signed in. <a href=\"{location}\">Continue</a></p></body></html>"
+    );
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in cookies {
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(c).map_err(|_| AppError::internal("bad cookie"))?,
+        );
+    }
+    Ok(response)
+}
+
 fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -132,7 +158,10 @@ pub async fn callback(
         .oidc_finish(&code, &oauth_state, Some(&address), user_agent)
         .await?;
     let max_age = (signed_in.expires_at - behalf_domain::now_millis()) / 1000;
-    redirect(
+    // Not a 302: this answer ends a navigation that began at Entra ID, and a browser does not
+    // send a SameSite=Strict cookie on a redirect of a cross-site chain, so `/` would load
+    // signed out. A page of our own that moves on is a same-site navigation: the cookie goes.
+    signed_in_page(
         "/",
         &[
             format!(
