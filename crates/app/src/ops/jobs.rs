@@ -121,7 +121,7 @@ impl Provisioner<'_> {
         request: &[u8],
     ) -> Result<JobView, AppError> {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, request);
-        let request_hash: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let request_hash = crate::auth::hex(digest.as_ref());
         let request_hash = request_hash.as_str();
         let Caller::Admin { admin, .. } = &self.caller else {
             // A local caller has no admin to record the key under; its retries are its own.
