@@ -30,9 +30,8 @@ pub struct Auth {
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -40,6 +39,15 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+/// The `Set-Cookie` value of a new panel session: Secure, HttpOnly, SameSite=Strict, gone when
+/// the session ends.
+pub fn session_cookie(token: &str, expires_at: behalf_domain::Millis) -> String {
+    let max_age = ((expires_at - behalf_domain::now_millis()) / 1000).max(0);
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
+    )
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -69,7 +77,7 @@ impl FromRequestParts<ServerState> for Auth {
                 None => Err(AppError::Unauthenticated.into()),
             };
         }
-        let Some(cookie) = cookie(parts, SESSION_COOKIE) else {
+        let Some(cookie) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(AppError::Unauthenticated.into());
         };
         let Some(session) = state.app.session(cookie).await? else {

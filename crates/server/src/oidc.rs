@@ -14,7 +14,7 @@ use behalf_app::AppError;
 use serde::Deserialize;
 
 use crate::ServerState;
-use crate::auth::SESSION_COOKIE;
+use crate::auth::{cookie, session_cookie};
 use crate::problem::ApiError;
 
 const STATE_COOKIE: &str = "behalf_oidc_state";
@@ -68,17 +68,6 @@ fn signed_in_page(location: &str, cookies: &[String]) -> Result<Response, ApiErr
         );
     }
     Ok(response)
-}
-
-fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// `GET /auth/oidc/start[?login_hint=EMAIL]`: 302 to Entra ID's authorize endpoint.
@@ -142,7 +131,7 @@ pub async fn callback(
     let (Some(code), Some(oauth_state)) = (query.code, query.state) else {
         return Err(AppError::invalid("code", "the callback needs code and state").into());
     };
-    if request_cookie(&headers, STATE_COOKIE) != Some(oauth_state.as_str()) {
+    if cookie(&headers, STATE_COOKIE) != Some(oauth_state.as_str()) {
         return Err(AppError::invalid(
             "state",
             "this sign-in was not started in this browser: start again",
@@ -164,10 +153,7 @@ pub async fn callback(
     signed_in_page(
         "/",
         &[
-            format!(
-                "{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict",
-                signed_in.session_token.expose()
-            ),
+            session_cookie(signed_in.session_token.expose(), signed_in.expires_at),
             format!(
                 "{CSRF_COOKIE}={}; Path=/; Max-Age={max_age}; Secure; SameSite=Strict",
                 signed_in.csrf_token.expose()

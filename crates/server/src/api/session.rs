@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::dto::AdminDto;
 use crate::ServerState;
-use crate::auth::{Auth, SESSION_COOKIE};
+use crate::auth::{Auth, session_cookie};
 use crate::problem::ApiError;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,11 +51,7 @@ pub async fn login(
         .app
         .sign_in(&body.email, &body.password, Some(&address), user_agent)
         .await?;
-    let max_age = (signed_in.expires_at - behalf_domain::now_millis()) / 1000;
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict",
-        signed_in.session_token.expose()
-    );
+    let cookie = session_cookie(signed_in.session_token.expose(), signed_in.expires_at);
     let answer = LoginAnswer {
         admin: AdminDto::from(&signed_in.admin),
         csrf_token: signed_in.csrf_token.expose().to_owned(),
