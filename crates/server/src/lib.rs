@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 mod metrics;
 mod oidc;
+pub mod panel;
 pub mod problem;
 mod setup_page;
 
@@ -58,6 +59,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/auth/oidc/start", get(oidc::start))
         .route("/auth/oidc/callback", get(oidc::callback))
         .merge(api)
+        .merge(panel::router())
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(

@@ -46,7 +46,7 @@ fn redirect(location: &str, cookies: &[String]) -> Result<Response, ApiError> {
 
 /// A 200 page that sets `cookies` and moves on to `location` (a meta refresh: no script, so the
 /// strict Content-Security-Policy holds).
-fn signed_in_page(location: &str, cookies: &[String]) -> Result<Response, ApiError> {
+pub(crate) fn signed_in_page(location: &str, cookies: &[String]) -> Result<Response, ApiError> {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={location}\"><title>Signed in</title></head><body><p>Signed in. <a href=\"{location}\">Continue</a></p></body></html>"
     );

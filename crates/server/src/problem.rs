@@ -30,6 +30,76 @@ impl ApiError {
 }
 
 /// The problem document's `type`, a stable name per kind of error.
+/// How an [`AppError`] is said over HTTP: its status, the problem type's slug, a title, and
+/// extra members. One exhaustive `match`, shared by the API (problem+json) and the panel (a page).
+pub(crate) fn classify(error: &AppError) -> (StatusCode, &'static str, &'static str, Value) {
+    match error {
+        AppError::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Not signed in",
+            Value::Null,
+        ),
+        AppError::Forbidden { needed } => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Not allowed",
+            json!({ "needed": needed }),
+        ),
+        AppError::Csrf => (
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "Missing or wrong CSRF token",
+            Value::Null,
+        ),
+        AppError::NotFound { what, .. } => (
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            json!({ "what": what }),
+        ),
+        AppError::Invalid { field, .. } => (
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "Invalid input",
+            json!({ "field": field }),
+        ),
+        AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict", Value::Null),
+        AppError::RateLimited { retry_after_secs } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many attempts",
+            json!({ "retry_after": retry_after_secs }),
+        ),
+        AppError::NotConfigured(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-configured",
+            "Not configured",
+            Value::Null,
+        ),
+        AppError::Upstream {
+            status,
+            code,
+            request_id,
+            ..
+        } => (
+            StatusCode::BAD_GATEWAY,
+            "upstream",
+            "Microsoft Graph refused or failed",
+            json!({ "upstream_status": status, "code": code, "graph_request_id": request_id }),
+        ),
+        AppError::Internal(cause) => {
+            tracing::error!(error = %cause, "internal error");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                Value::Null,
+            )
+        }
+    }
+}
+
 fn problem_type(slug: &str) -> String {
     format!("https://behalf.dev/problems/{slug}")
 }
@@ -37,71 +107,7 @@ fn problem_type(slug: &str) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = self.0.to_string();
-        let (status, slug, title, extra): (StatusCode, &str, &str, Value) = match &self.0 {
-            AppError::Unauthenticated => (
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "Not signed in",
-                Value::Null,
-            ),
-            AppError::Forbidden { needed } => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Not allowed",
-                json!({ "needed": needed }),
-            ),
-            AppError::Csrf => (
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "Missing or wrong CSRF token",
-                Value::Null,
-            ),
-            AppError::NotFound { what, .. } => (
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                json!({ "what": what }),
-            ),
-            AppError::Invalid { field, .. } => (
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                "Invalid input",
-                json!({ "field": field }),
-            ),
-            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict", Value::Null),
-            AppError::RateLimited { retry_after_secs } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "Too many attempts",
-                json!({ "retry_after": retry_after_secs }),
-            ),
-            AppError::NotConfigured(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not-configured",
-                "Not configured",
-                Value::Null,
-            ),
-            AppError::Upstream {
-                status,
-                code,
-                request_id,
-                ..
-            } => (
-                StatusCode::BAD_GATEWAY,
-                "upstream",
-                "Microsoft Graph refused or failed",
-                json!({ "upstream_status": status, "code": code, "graph_request_id": request_id }),
-            ),
-            AppError::Internal(cause) => {
-                tracing::error!(error = %cause, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal error",
-                    Value::Null,
-                )
-            }
-        };
+        let (status, slug, title, extra) = classify(&self.0);
         let mut body = json!({
             "type": problem_type(slug),
             "title": title,

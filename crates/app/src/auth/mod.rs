@@ -25,14 +25,19 @@ pub use accounts::{AdminView, TokenView};
 pub(crate) use limiter::SignInLimiter;
 pub(crate) use secrets::hex;
 use secrets::{
-    CSRF_PREFIX, DEVICE_PREFIX, SESSION_PREFIX, SETUP_PREFIX, TOKEN_PREFIX, check_email,
-    check_password_rules, decoy_hash, hash_password, random_secret, user_code, verify_password,
+    CSRF_PREFIX, DEVICE_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SIGN_IN_LINK_PREFIX, TOKEN_PREFIX,
+    check_email, check_password_rules, decoy_hash, hash_password, random_secret, user_code,
+    verify_password,
 };
 
 use crate::access::Reach;
 use crate::{App, AppError, Caller, Reader};
 
 const OWNER_SETUP_SECRET: &str = "auth.owner-setup";
+const SIGN_IN_LINK_SECRET: &str = "auth.sign-in-link";
+
+/// How long the sign-in link `serve --sandbox` prints works.
+pub const SIGN_IN_LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 /// How long a panel session lasts without signing in again.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -205,7 +210,7 @@ impl App {
         user_agent: Option<&str>,
     ) -> Result<SignedIn, AppError> {
         let session_token = random_secret(SESSION_PREFIX);
-        let csrf_token = random_secret(CSRF_PREFIX);
+        let csrf_token = self.session_csrf(session_token.expose()).await?;
         let expires_at = millis_from_now(SESSION_LIFETIME);
         self.store()
             .create_session(&NewSession {
@@ -224,6 +229,123 @@ impl App {
             csrf_token,
             expires_at,
         })
+    }
+
+    /// The CSRF token of the session whose cookie holds `session_token`: derived from it under
+    /// the pepper, so every page the panel renders can carry it without Behalf keeping it in
+    /// clear, and nobody without the pepper can compute it from anything a page shows.
+    pub async fn session_csrf(&self, session_token: &str) -> Result<Secret, AppError> {
+        let derived = self
+            .secret_hash(&format!("csrf-of-session\0{session_token}"))
+            .await?;
+        Ok(Secret::new(format!("{CSRF_PREFIX}{derived}")))
+    }
+
+    /// A one-time link that signs an owner in without a password, for the person who started
+    /// the server on this machine (`serve --sandbox` prints it): `email` when that admin exists,
+    /// else the first owner; when the workspace has no admin yet, `email` becomes its owner.
+    /// Each call replaces the previous link.
+    pub async fn local_sign_in_link(&self, email: &str) -> Result<Secret, AppError> {
+        let email = check_email(email)?;
+        let workspace = self.workspace().id;
+        let admin = match self.store().find_admin(workspace, &email).await? {
+            Some((admin, _)) => admin,
+            None => {
+                let admins = self.store().list_admins(workspace).await?;
+                match admins
+                    .into_iter()
+                    .find(|a| a.admin.role == Role::Owner && !a.disabled)
+                {
+                    Some(owner) => owner.admin,
+                    None => {
+                        let admin = self
+                            .store()
+                            .create_admin(workspace, &email, Role::Owner, true, None)
+                            .await
+                            .map_err(admin_taken(&email))?;
+                        self.audit(
+                            "server".into(),
+                            EventAction::AdminCreated,
+                            Outcome::Success,
+                            EventDetail::default()
+                                .with("admin", admin.username.as_str())
+                                .with("role", admin.role),
+                        )
+                        .await?;
+                        admin
+                    }
+                }
+            }
+        };
+        let token = random_secret(SIGN_IN_LINK_PREFIX);
+        let record = format!(
+            "{}:{}:{}",
+            millis_from_now(SIGN_IN_LINK_LIFETIME),
+            admin.id,
+            self.secret_hash(token.expose()).await?
+        );
+        self.vault()
+            .put_secret(SIGN_IN_LINK_SECRET, record.as_bytes())
+            .await
+            .map_err(AppError::internal)?;
+        Ok(token)
+    }
+
+    /// Uses a link from [`App::local_sign_in_link`]: once, before it expires.
+    pub async fn use_sign_in_link(
+        &self,
+        token: &str,
+        address: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<SignedIn, AppError> {
+        let gone = || {
+            AppError::invalid(
+                "token",
+                "this sign-in link is unknown, used or expired: restart the server for a new one, or sign in with a password",
+            )
+        };
+        let hash = self.secret_hash(token).await?;
+        let record = self
+            .vault()
+            .get_secret(SIGN_IN_LINK_SECRET)
+            .await
+            .map_err(AppError::internal)?
+            .ok_or_else(gone)?;
+        let record = String::from_utf8_lossy(record.expose()).into_owned();
+        let mut fields = record.splitn(3, ':');
+        let (Some(expires), Some(admin_id), Some(stored)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(gone());
+        };
+        let fresh = expires.parse::<Millis>().is_ok_and(|e| e > now_millis());
+        if !fresh || !bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) {
+            return Err(gone());
+        }
+        let admin_id: behalf_domain::AdminId = admin_id.parse().map_err(|_| gone())?;
+        // Used up first: of two racing requests only one deletes it.
+        if !self
+            .vault()
+            .delete_secret(SIGN_IN_LINK_SECRET)
+            .await
+            .map_err(AppError::internal)?
+        {
+            return Err(gone());
+        }
+        let account = self.store().get_admin(admin_id).await?;
+        if account.admin.workspace_id != self.workspace().id {
+            return Err(gone());
+        }
+        self.audit(
+            format!("admin:{}", account.admin.username),
+            EventAction::AdminSignedIn,
+            Outcome::Success,
+            EventDetail::default()
+                .with("address", address)
+                .with("via", "sign-in link"),
+        )
+        .await?;
+        self.open_session(account.admin, address, user_agent).await
     }
 
     /// The session a cookie's token names, if it is valid.

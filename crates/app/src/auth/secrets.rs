@@ -18,6 +18,7 @@ pub(super) const CSRF_PREFIX: &str = "bhc_";
 pub(super) const TOKEN_PREFIX: &str = "bht_";
 pub(super) const SETUP_PREFIX: &str = "bhu_";
 pub(super) const DEVICE_PREFIX: &str = "bhd_";
+pub(super) const SIGN_IN_LINK_PREFIX: &str = "bhl_";
 
 /// A random secret: `prefix` + 32 random bytes in base64url.
 pub(super) fn random_secret(prefix: &str) -> Secret {

@@ -30,6 +30,7 @@ impl Operator<'_> {
 /// A directory connection as the API lists it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConnectionView {
+    pub id: behalf_domain::ConnectionId,
     pub name: String,
     pub kind: behalf_domain::ConnectionKind,
     pub tenant_id: Option<String>,
@@ -52,6 +53,7 @@ impl crate::Reader<'_> {
         Ok(connections
             .into_iter()
             .map(|c| ConnectionView {
+                id: c.id,
                 name: c.name,
                 kind: c.kind,
                 tenant_id: c.tenant_id,

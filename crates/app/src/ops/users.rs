@@ -40,6 +40,50 @@ impl Reader<'_> {
         Ok(user)
     }
 
+    /// Every user matching `query`'s search and filters (its cursor and limit ignored): the
+    /// panel's "select all that match". At most `cap`; more is refused rather than cut short.
+    pub async fn matching_user_ids(
+        &self,
+        query: &UserQuery,
+        cap: usize,
+    ) -> Result<Vec<UserId>, AppError> {
+        let mut page_query = UserQuery {
+            cursor: None,
+            limit: behalf_store::MAX_PAGE,
+            ..query.clone()
+        };
+        let mut ids = Vec::new();
+        loop {
+            let page = self.list_users(&page_query).await?;
+            ids.extend(page.users.iter().map(|row| row.user.id));
+            if ids.len() > cap {
+                return Err(AppError::invalid(
+                    "selection",
+                    format!("more than {cap} users match: narrow the search or the filters"),
+                ));
+            }
+            match page.next_cursor {
+                Some(cursor) => page_query.cursor = Some(cursor),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// The workspace's groups, by name: the panel's group filter.
+    pub async fn groups(&self) -> Result<Vec<Group>, AppError> {
+        let mut groups = self
+            .app
+            .store()
+            .list_groups(self.app.workspace().id)
+            .await?;
+        groups.sort_by(|a, b| {
+            a.display_name
+                .to_lowercase()
+                .cmp(&b.display_name.to_lowercase())
+        });
+        Ok(groups)
+    }
+
     pub async fn user_details(&self, id: UserId) -> Result<UserDetails, AppError> {
         let user = self.own_user(id).await?;
         let store = self.app.store();

@@ -25,13 +25,17 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
         }
     }
     let sandbox = args.sandbox.clone();
+    let demo = args.sandbox.sandbox;
     with_sandbox(config, &sandbox, |config| async move {
-        serve(config, args.no_workers).await
+        serve(config, args.no_workers, demo).await
     })
     .await
 }
 
-async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
+/// Who the sign-in link of `serve --sandbox` signs in (the owner of the demo workspace).
+const SANDBOX_OWNER: &str = "owner@behalf.sandbox";
+
+async fn serve(config: Config, no_workers: bool, sandbox: bool) -> anyhow::Result<ExitCode> {
     // The vault is opened (and a first master key written) before the address is printed, so a
     // second instance started after this one is listening shares the key instead of racing for it.
     let app = App::open(
@@ -53,7 +57,14 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     {
         println!("behalf listening on http://{addr}");
     }
-    if let Some(token) = app.owner_setup_token().await? {
+    if sandbox {
+        // The demo: one link, and the panel opens signed in, with the sandbox tenant connected.
+        let token = app.local_sign_in_link(SANDBOX_OWNER).await?;
+        eprintln!(
+            "Sign in: http://{addr}/login/link?token={}  (one use, 15 minutes; as {SANDBOX_OWNER})",
+            token.expose()
+        );
+    } else if let Some(token) = app.owner_setup_token().await? {
         // The first run: whoever started the server sets up the owner. The link is the secret.
         eprintln!(
             "No admin yet. Set up the owner at: http://{addr}/setup?token={}",

@@ -1,0 +1,68 @@
+//! The admin panel: server-rendered pages (askama templates in `crates/server/templates/`),
+//! htmx for partial updates and live progress, no inline script (the Content-Security-Policy
+//! allows scripts from `'self'` only).
+//!
+//! Every page handler is: [`Panel`] (who is signed in; a signed-out browser is sent to
+//! `/login`) → the permission-limited handle from the app layer for what the page does (a
+//! missing handle is a 403 page, and the page never rendered the button) → one call → a
+//! template. A request that changes state is a [`PanelForm`], which checks the session's CSRF
+//! token (a form field or the `x-csrf-token` header htmx sends) before the handler runs.
+
+mod assets;
+mod form;
+mod jobs;
+mod layout;
+mod login;
+mod progress;
+mod user;
+mod users;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use form::{FormData, PanelForm};
+pub use layout::{Layout, Panel, PanelError, Section};
+
+use crate::ServerState;
+
+/// Scripts and styles from this origin only, no inline code, no framing, forms post back here.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The panel's routes, with its security headers.
+pub fn router() -> Router<ServerState> {
+    Router::new()
+        .route("/", get(login::home))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/login/link", get(login::link))
+        .route("/logout", post(login::logout))
+        .route("/users", get(users::list))
+        .route("/users/actions", post(users::action))
+        .route("/users/export.csv", get(users::export))
+        .route("/users/{id}", get(user::show))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/failures.csv", get(jobs::failures))
+        .route("/panel/progress", get(progress::fragment))
+        .route("/panel/progress/dismiss", post(progress::dismiss))
+        .route("/static/{file}", get(assets::serve))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static("camera=(), microphone=(), geolocation=(), publickey-credentials-get=(), publickey-credentials-create=()"),
+        ))
+}
