@@ -25,6 +25,7 @@ mod oauth;
 mod odata;
 mod oidc;
 mod policy;
+pub mod scim_push;
 mod seed;
 mod server;
 mod signin;
@@ -49,6 +50,10 @@ pub use config::{
     SIGNIN_CLIENT_ID, SIGNIN_CLIENT_SECRET, SandboxConfig, TENANT_ID, default_apps,
 };
 pub use errors::SandboxError;
+pub use scim_push::{
+    ConnectionError, Counts, CycleKind, CycleReport, PushAction, PushFailure, PushObject,
+    PushOptions, ScimPush,
+};
 pub use state::{Fido2Policy, KeyRestrictions};
 
 /// Why the sandbox could not start.
@@ -252,6 +257,37 @@ impl Sandbox {
             &app.app_roles,
             self.shared.token_lifetime_secs,
         )
+    }
+    /// Takes users out of the SCIM provisioning scope (`in_scope` false: unassigned from the app
+    /// Entra provisions, so its provisioning service deletes them there) or puts them back, by
+    /// UPN. Returns how many changed; an unknown UPN changes nothing and is named in the error.
+    pub fn set_provisioning_scope(
+        &self,
+        upns: &[String],
+        in_scope: bool,
+    ) -> Result<usize, SandboxError> {
+        let mut dir = self.shared.write();
+        let positions = upns
+            .iter()
+            .map(|upn| {
+                dir.find_user_any(upn)
+                    .ok_or_else(|| SandboxError::NotFound(upn.clone()))
+            })
+            .collect::<Result<Vec<u32>, _>>()?;
+        let mut changed = 0;
+        for pos in positions {
+            let now_in = !dir.scim_out_of_scope.contains(&pos);
+            if now_in != in_scope {
+                if in_scope {
+                    dir.scim_out_of_scope.remove(&pos);
+                } else {
+                    dir.scim_out_of_scope.insert(pos);
+                }
+                dir.scim_scope_log.push(pos);
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
     /// Saves the state file now (no-op without one).
     pub fn save(&self) -> std::io::Result<()> {

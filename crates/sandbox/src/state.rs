@@ -156,6 +156,14 @@ pub(crate) struct Directory {
     /// App certificates registered while the sandbox ran (the configured ones are not stored).
     #[serde(default)]
     pub app_certificates: Vec<crate::certs::StoredCertificate>,
+    /// Users taken out of the SCIM provisioning scope (unassigned from the app Entra provisions):
+    /// the SCIM client deletes them at the service ([`crate::scim_push`]).
+    #[serde(default)]
+    pub scim_out_of_scope: std::collections::BTreeSet<u32>,
+    /// Users whose provisioning scope changed, in order: the SCIM client's incremental cycles
+    /// read it from where they stopped, as they read [`Directory::changes`].
+    #[serde(default)]
+    pub scim_scope_log: Vec<u32>,
     #[serde(skip)]
     pub user_by_id: HashMap<Uuid, u32>,
     #[serde(skip)]
