@@ -78,3 +78,5 @@ typed_id!(/// An API token (a script's, or the CLI's from `behalf login`).
     TokenId, "token id");
 typed_id!(/// A pending `behalf login` (device authorization) awaiting an admin's approval.
     DeviceLoginId, "device login id");
+typed_id!(/// A SCIM connection's bearer token (an identity provider pushing users to `/scim/v2`).
+    ScimTokenId, "scim token id");

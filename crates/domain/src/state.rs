@@ -144,4 +144,16 @@ EventAction, "event action" {
     CliLoginApproved => "cli_login.approved",
     TokenCreated => "token.created",
     TokenRevoked => "token.revoked",
+    // SCIM (RFC 7644) writes pushed by an identity provider, one per request that changed
+    // something; `disabled` and `deleted` also mark the user for deprovisioning.
+    ScimUserCreated => "scim_user.created",
+    ScimUserUpdated => "scim_user.updated",
+    ScimUserDisabled => "scim_user.disabled",
+    ScimUserReactivated => "scim_user.reactivated",
+    ScimUserDeleted => "scim_user.deleted",
+    ScimGroupCreated => "scim_group.created",
+    ScimGroupUpdated => "scim_group.updated",
+    ScimGroupDeleted => "scim_group.deleted",
+    ScimTokenCreated => "scim_token.created",
+    ScimTokenRevoked => "scim_token.revoked",
 });

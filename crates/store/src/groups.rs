@@ -8,9 +8,9 @@ use crate::rows::Reader;
 use crate::users::UpsertCounts;
 use crate::{Store, StoreError};
 
-const GROUP_COLUMNS: &str = "id, workspace_id, connection_id, external_id, display_name, description, created_at, updated_at";
+pub(crate) const GROUP_COLUMNS: &str = "id, workspace_id, connection_id, external_id, display_name, description, created_at, updated_at";
 
-fn group_from(row: &AnyRow) -> Result<Group, StoreError> {
+pub(crate) fn group_from(row: &AnyRow) -> Result<Group, StoreError> {
     let r = Reader::new(row, "directory_groups");
     Ok(Group {
         id: r.parse("id")?,

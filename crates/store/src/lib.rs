@@ -25,6 +25,7 @@ mod jobs;
 mod keys;
 mod rows;
 mod schedules;
+pub mod scim;
 mod sessions;
 pub mod testing;
 mod tokens;

@@ -1,0 +1,110 @@
+//! What SCIM (RFC 7644) keeps: the connections' bearer tokens, and users and groups pushed by an
+//! identity provider, with their SCIM resource, version and side rows (emails), written together
+//! with the event that records each write.
+
+mod groups;
+mod query;
+mod tokens;
+mod users;
+
+use behalf_domain::{Event, EventId, NewEvent, WorkspaceId, now_millis};
+use sqlx::{Any, Transaction};
+
+use crate::StoreError;
+
+pub use groups::{ScimGroupRow, ScimGroupWrite, ScimMember, ScimMembersChange};
+pub use query::{
+    ScimAttr, ScimAttrType, ScimCond, ScimMulti, ScimOp, ScimQuery, ScimSort, ScimValue,
+    Unsupported,
+};
+pub use tokens::{ScimTokenEntry, ScimTokenGrant};
+pub use users::{ScimEmail, ScimUserRow, ScimUserWrite};
+
+/// What a conditional write (PUT, PATCH, DELETE) found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScimWrite<T> {
+    Done(T),
+    /// No such resource in the connection (or it was DELETEd).
+    Gone,
+    /// The resource is at another version than the one the write was based on.
+    VersionMismatch {
+        current: i64,
+    },
+}
+
+/// One page of a list and how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimPage<T> {
+    pub resources: Vec<T>,
+    pub total: u64,
+}
+
+/// Appends `event` inside the transaction of the write it records.
+pub(crate) async fn insert_event(
+    tx: &mut Transaction<'_, Any>,
+    workspace_id: WorkspaceId,
+    event: NewEvent,
+) -> Result<Event, StoreError> {
+    let event = Event {
+        id: EventId::new(),
+        workspace_id,
+        at: now_millis(),
+        actor: event.actor,
+        action: event.action,
+        user_id: event.user_id,
+        rp_id: event.rp_id,
+        outcome: event.outcome,
+        detail: event.detail,
+    };
+    let detail = serde_json::to_string(&event.detail).unwrap_or_else(|_| "{}".into());
+    sqlx::query(
+        "INSERT INTO events (id, workspace_id, at, actor, action, user_id, rp_id, outcome, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(event.id.to_string())
+    .bind(workspace_id.to_string())
+    .bind(event.at)
+    .bind(event.actor.as_str())
+    .bind(event.action.as_str())
+    .bind(event.user_id.map(|u| u.to_string()))
+    .bind(event.rp_id.as_deref())
+    .bind(event.outcome.as_str())
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(event)
+}
+
+/// Binds the values of a [`query::Sql`] in order.
+pub(crate) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    binds: &[query::Bind],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    for b in binds {
+        query = match b {
+            query::Bind::Text(t) => query.bind(t.clone()),
+            query::Bind::Int(i) => query.bind(*i),
+        };
+    }
+    query
+}
+
+/// The condition of a query as SQL after `first - 1` placeholders already used, or the store's
+/// refusal as an input error.
+pub(crate) fn where_sql(
+    resource: query::Resource,
+    filter: Option<&ScimCond>,
+    first: usize,
+) -> Result<query::Sql, StoreError> {
+    let mut sql = query::Sql::new(first);
+    match filter {
+        None => sql.text.push_str("1 = 1"),
+        Some(cond) => query::write_cond(&mut sql, resource, cond, None).map_err(|u| {
+            StoreError::InvalidInput {
+                field: "filter",
+                reason: u.0,
+            }
+        })?,
+    }
+    Ok(sql)
+}
