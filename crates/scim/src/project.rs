@@ -1,0 +1,200 @@
+//! RFC 7644 §3.4.2.5 `attributes` / `excludedAttributes`, with RFC 7643 §2.2 `returned`, and no
+//! nulls in output (RFC 7643 §2.5: null, `[]` and `{}` are unassigned; Entra expects them omitted).
+
+use serde_json::{Map, Value};
+
+use crate::filter::AttrPath;
+use crate::schema::{self, Attribute, ResourceKind, Returned};
+
+/// The resource as a response carries it:
+/// - `returned: never` attributes (`password`) never appear;
+/// - `returned: always` ones (`id`) always do;
+/// - with `attributes`, only those named (and the `always` ones) appear; a sub-attribute path
+///   (`name.givenName`) keeps only that part of its attribute; an extension URN keeps the whole
+///   extension;
+/// - otherwise the `default` ones appear, minus `excludedAttributes` (RFC 7644: `attributes` wins
+///   when both are given); `returned: request` ones only when named in `attributes`;
+/// - nulls, empty arrays and empty objects are dropped everywhere.
+///
+/// `schemas` is kept as the resource has it.
+pub fn project(
+    resource: &Value,
+    kind: ResourceKind,
+    attributes: &[AttrPath],
+    excluded: &[AttrPath],
+) -> Value {
+    let Some(obj) = resource.as_object() else {
+        return clean(resource).unwrap_or(Value::Null);
+    };
+    let excluded: &[AttrPath] = if attributes.is_empty() { excluded } else { &[] };
+    let sel = Selection {
+        attributes,
+        excluded,
+    };
+    let mut out = Map::new();
+    for (key, v) in obj {
+        if key == "schemas" {
+            if let Some(v) = clean(v) {
+                out.insert(key.clone(), v);
+            }
+            continue;
+        }
+        if let Some(ext) = kind.extension(key) {
+            if sel.excluded.iter().any(|p| names_schema(p, ext)) {
+                continue;
+            }
+            let whole = sel.attributes.iter().any(|p| names_schema(p, ext));
+            let Some(inner) = v.as_object() else {
+                continue;
+            };
+            let ext_schema = schema::schema_by_id(ext);
+            let mut eo = Map::new();
+            for (k2, v2) in inner {
+                let def = ext_schema.and_then(|s| s.attribute(k2));
+                if let Some(x) = sel.attr(Some(ext), kind, k2, v2, def, whole) {
+                    eo.insert(k2.clone(), x);
+                }
+            }
+            if !eo.is_empty() {
+                out.insert(key.clone(), Value::Object(eo));
+            }
+            continue;
+        }
+        let def = schema::top_attribute(kind, &AttrPath::new(key.clone()));
+        if let Some(x) = sel.attr(None, kind, key, v, def, false) {
+            out.insert(key.clone(), x);
+        }
+    }
+    Value::Object(out)
+}
+
+/// Whether a path is an extension's URN as a whole (`urn:…:enterprise:2.0:User`), which the
+/// grammar reads as the attribute `User` of the schema `urn:…:2.0`.
+fn names_schema(p: &AttrPath, ext: &str) -> bool {
+    p.sub.is_none()
+        && p.urn
+            .as_deref()
+            .is_some_and(|u| format!("{u}:{}", p.name).eq_ignore_ascii_case(ext))
+}
+
+/// Which sub-attributes of a complex value to keep, given the name and definition of each.
+type Keep<'a> = Box<dyn Fn(&str, Option<&Attribute>) -> bool + 'a>;
+
+struct Selection<'a> {
+    attributes: &'a [AttrPath],
+    excluded: &'a [AttrPath],
+}
+
+/// Whether path `p` names the attribute `name` held by `container` (the resource or an extension).
+fn names(p: &AttrPath, container: Option<&str>, kind: ResourceKind, name: &str) -> bool {
+    if !p.name.eq_ignore_ascii_case(name) {
+        return false;
+    }
+    match (container, p.urn.as_deref()) {
+        (None, None) => true,
+        (None, Some(u)) => u.eq_ignore_ascii_case(kind.core_schema()),
+        (Some(ext), Some(u)) => u.eq_ignore_ascii_case(ext),
+        (Some(_), None) => false,
+    }
+}
+
+impl Selection<'_> {
+    fn attr(
+        &self,
+        container: Option<&str>,
+        kind: ResourceKind,
+        name: &str,
+        v: &Value,
+        def: Option<&Attribute>,
+        whole_container: bool,
+    ) -> Option<Value> {
+        let returned = def.map(|d| d.returned).unwrap_or_default();
+        if returned == Returned::Never {
+            return None;
+        }
+        let named: Vec<&AttrPath> = self
+            .attributes
+            .iter()
+            .filter(|p| names(p, container, kind, name))
+            .collect();
+        let whole_named = whole_container || named.iter().any(|p| p.sub.is_none());
+        let subs_named: Vec<&str> = named.iter().filter_map(|p| p.sub.as_deref()).collect();
+        let keep: Keep<'_> = if returned == Returned::Always {
+            Box::new(|_, sdef| sub_default(sdef))
+        } else if !self.attributes.is_empty() {
+            if whole_named {
+                Box::new(|_, sdef| sub_default(sdef))
+            } else if !subs_named.is_empty() {
+                Box::new(move |s, sdef| {
+                    sdef.is_some_and(|d| d.returned == Returned::Always)
+                        || (subs_named.iter().any(|n| n.eq_ignore_ascii_case(s))
+                            && sdef.is_none_or(|d| d.returned != Returned::Never))
+                })
+            } else {
+                return None;
+            }
+        } else {
+            if returned == Returned::Request {
+                return None;
+            }
+            let ex: Vec<&AttrPath> = self
+                .excluded
+                .iter()
+                .filter(|p| names(p, container, kind, name))
+                .collect();
+            if ex.iter().any(|p| p.sub.is_none()) {
+                return None;
+            }
+            let ex_subs: Vec<String> = ex.iter().filter_map(|p| p.sub.clone()).collect();
+            Box::new(move |s, sdef| {
+                sdef.is_some_and(|d| d.returned == Returned::Always)
+                    || (sub_default(sdef) && !ex_subs.iter().any(|n| n.eq_ignore_ascii_case(s)))
+            })
+        };
+        let filtered = filter_subs(v, def, &*keep);
+        clean(&filtered)
+    }
+}
+
+fn sub_default(sdef: Option<&Attribute>) -> bool {
+    sdef.is_none_or(|d| matches!(d.returned, Returned::Default | Returned::Always))
+}
+
+/// Keeps the sub-attributes `keep` accepts in a complex value (or each of a multi-valued one's).
+fn filter_subs(
+    v: &Value,
+    def: Option<&Attribute>,
+    keep: &dyn Fn(&str, Option<&Attribute>) -> bool,
+) -> Value {
+    match v {
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|x| filter_subs(x, def, keep)).collect())
+        }
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| keep(k, def.and_then(|d| d.sub_attribute(k))))
+                .map(|(k, x)| (k.clone(), x.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Drops nulls, empty arrays and empty objects, recursively; `None` when nothing is left.
+pub fn clean(v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::Array(items) => {
+            let items: Vec<Value> = items.iter().filter_map(clean).collect();
+            (!items.is_empty()).then_some(Value::Array(items))
+        }
+        Value::Object(o) => {
+            let o: Map<String, Value> = o
+                .iter()
+                .filter_map(|(k, x)| clean(x).map(|x| (k.clone(), x)))
+                .collect();
+            (!o.is_empty()).then_some(Value::Object(o))
+        }
+        other => Some(other.clone()),
+    }
+}
