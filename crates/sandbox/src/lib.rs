@@ -258,6 +258,16 @@ impl Sandbox {
             self.shared.token_lifetime_secs,
         )
     }
+    /// The UPNs of the tenant's users that are not deleted, in storage order.
+    pub fn user_principal_names(&self) -> Vec<String> {
+        self.shared
+            .read()
+            .users
+            .iter()
+            .filter(|u| u.life == state::Life::Active)
+            .map(|u| u.upn.clone())
+            .collect()
+    }
     /// Takes users out of the SCIM provisioning scope (`in_scope` false: unassigned from the app
     /// Entra provisions, so its provisioning service deletes them there) or puts them back, by
     /// UPN. Returns how many changed; an unknown UPN changes nothing and is named in the error.
