@@ -78,9 +78,16 @@ pub struct Knobs {
     /// Resource units per window; `None` = by tenant size (3,500 / 5,000 / 8,000 per 10 s).
     pub resource_units: Option<u32>,
     pub resource_unit_window_ms: u64,
-    /// Writes per app + tenant per window (Graph: 3,000 per 2.5 minutes).
+    /// Writes per app + tenant per window (Graph: 3,000 per 2.5 minutes); 0 = no write budget
+    /// (resource units only).
     pub write_budget: u32,
     pub write_window_ms: u64,
+    /// `creationOptions` (a GET that issues a challenge) draws on the write budget too.
+    /// Microsoft does not document which bucket it draws on; both are reproducible.
+    pub creation_options_write: bool,
+    /// Writes per second another client of the same app spends from each app's write budget
+    /// (another instance sharing the app + tenant budget); 0 = none.
+    pub shared_writes_per_sec: f64,
     pub exclude_credentials_encoding: CredentialIdEncoding,
     /// At most this many `members@delta` entries per `/groups/delta` page: a bigger group is
     /// spread over several pages, the same group coming back with the next members, as Graph
@@ -105,6 +112,8 @@ impl Default for Knobs {
             resource_unit_window_ms: 10_000,
             write_budget: 3_000,
             write_window_ms: 150_000,
+            creation_options_write: false,
+            shared_writes_per_sec: 0.0,
             exclude_credentials_encoding: CredentialIdEncoding::Base64Url,
             delta_members_per_page: 1_000,
             delta_return_minimal: false,
@@ -249,12 +258,26 @@ pub struct Args {
     /// Turn off Graph's resource-unit / write-budget throttling model.
     #[arg(long)]
     pub no_graph_throttling: bool,
-    /// Writes allowed per app + tenant per write window (Graph: 3000).
+    /// Writes allowed per app + tenant per write window (Graph: 3000); 0 = no write budget.
     #[arg(long, default_value_t = 3000)]
     pub write_budget: u32,
     /// Write window in seconds (Graph: 150).
     #[arg(long, default_value_t = 150)]
     pub write_window_secs: u64,
+    /// `creationOptions` draws on the write budget too (Microsoft does not document which
+    /// bucket it draws on).
+    #[arg(long)]
+    pub creation_options_write: bool,
+    /// Resource units per app + tenant per window (default: by tenant size, 3,500 / 5,000 /
+    /// 8,000, as Graph publishes).
+    #[arg(long)]
+    pub resource_units: Option<u32>,
+    /// Resource-unit window in seconds (Graph: 10).
+    #[arg(long, default_value_t = 10)]
+    pub resource_unit_window_secs: u64,
+    /// Writes per second another client of the same app spends from the write budget.
+    #[arg(long, default_value_t = 0.0)]
+    pub shared_writes_per_sec: f64,
     /// Encoding of excludeCredentials ids in creationOptions.
     #[arg(long, value_enum, default_value_t = CredentialIdEncoding::Base64Url)]
     pub exclude_credentials_encoding: CredentialIdEncoding,
@@ -290,6 +313,10 @@ impl Args {
                 graph_throttling: !self.no_graph_throttling,
                 write_budget: self.write_budget,
                 write_window_ms: self.write_window_secs.saturating_mul(1000),
+                creation_options_write: self.creation_options_write,
+                resource_units: self.resource_units,
+                resource_unit_window_ms: self.resource_unit_window_secs.saturating_mul(1000),
+                shared_writes_per_sec: self.shared_writes_per_sec,
                 exclude_credentials_encoding: self.exclude_credentials_encoding,
                 ..Knobs::default()
             },

@@ -52,8 +52,10 @@ pub enum SandboxError {
     #[error("Too many requests")]
     Throttled {
         retry_after_secs: u64,
-        scope: String,
-        information: String,
+        /// `x-ms-throttle-scope`, when a budget of the caller's is spent.
+        scope: Option<String>,
+        /// `x-ms-throttle-information`, likewise.
+        information: Option<String>,
     },
     /// 503 injected by the `fail_every` knob.
     #[error("The service is temporarily unavailable.")]
@@ -158,10 +160,10 @@ impl IntoResponse for SandboxError {
             } => {
                 let h = resp.headers_mut();
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-                if let Ok(v) = HeaderValue::from_str(&scope) {
+                if let Some(v) = scope.and_then(|s| HeaderValue::from_str(&s).ok()) {
                     h.insert("x-ms-throttle-scope", v);
                 }
-                if let Ok(v) = HeaderValue::from_str(&information) {
+                if let Some(v) = information.and_then(|s| HeaderValue::from_str(&s).ok()) {
                     h.insert("x-ms-throttle-information", v);
                 }
                 resp.extensions_mut().insert(PendingError::Graph {

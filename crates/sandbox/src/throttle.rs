@@ -28,11 +28,6 @@ struct Bucket {
 pub(crate) struct ThrottleState {
     resource_units: HashMap<Uuid, Bucket>,
     writes: HashMap<Uuid, Bucket>,
-    /// Client → instant (sandbox clock, ms) before which it should not call again.
-    not_before: HashMap<Uuid, i64>,
-    /// Client → instant before which it should not write again (a write-budget 429 throttles
-    /// writes only; reading meanwhile is fine).
-    no_writes_before: HashMap<Uuid, i64>,
     /// (client, "METHOD path") of each throttled request → instant before which sending that
     /// same request again is an early retry. Other requests that reach us inside the window
     /// were in flight before the client could read the 429, which no client can avoid; only a
@@ -48,16 +43,21 @@ pub(crate) struct Admitted {
     pub limit_percentage: Option<f64>,
 }
 
-fn refill(b: &mut Bucket, capacity: f64, window_ms: u64, now: i64) {
-    let rate = capacity / window_ms.max(1) as f64;
+/// Refills `b` up to `now`, less what another client of the same app spends meanwhile
+/// (`shared_per_sec`: it draws on the same bucket, so our share is what is left).
+fn refill(b: &mut Bucket, capacity: f64, window_ms: u64, shared_per_sec: f64, now: i64) {
+    let rate = capacity / window_ms.max(1) as f64 - shared_per_sec.max(0.0) / 1000.0;
     let elapsed = (now - b.last_ms).max(0) as f64;
-    b.tokens = (b.tokens + elapsed * rate).min(capacity);
+    b.tokens = (b.tokens + elapsed * rate).clamp(0.0, capacity);
     b.last_ms = now;
 }
 
-fn wait_secs(missing: f64, capacity: f64, window_ms: u64) -> u64 {
-    let rate_per_ms = capacity / window_ms.max(1) as f64;
-    ((missing / rate_per_ms) / 1000.0).ceil().max(1.0) as u64
+/// Seconds until `missing` tokens have come in at `rate_per_ms` (what is left of the refill once
+/// another client sharing the budget has taken its part), at least one.
+fn wait_secs(missing: f64, rate_per_ms: f64) -> u64 {
+    ((missing / rate_per_ms.max(1e-6)) / 1000.0)
+        .ceil()
+        .clamp(1.0, 3600.0) as u64
 }
 
 /// Resource-unit budget by tenant size, as published.
@@ -81,8 +81,44 @@ fn cost(method: &Method, path: &str) -> u32 {
     }
 }
 
-fn scope(shared: &Shared, kind: &str, app: Uuid) -> String {
-    format!("Tenant_Application/{kind}/{}/{app}", shared.tenant_id)
+/// Which limit a budget 429 names in `x-ms-throttle-scope`
+/// (`<Scope>/<Limit>/<ApplicationId>/<TenantId>`, Limit one of `Read`, `Write`, `ReadWrite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// The resource-unit budget: every request draws on it.
+    ReadWrite,
+    /// The write budget.
+    Write,
+}
+
+impl Limit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Limit::ReadWrite => "ReadWrite",
+            Limit::Write => "Write",
+        }
+    }
+}
+
+fn scope(shared: &Shared, limit: Limit, app: Uuid) -> String {
+    format!(
+        "Tenant_Application/{}/{}/{app}",
+        limit.as_str(),
+        shared.tenant_id
+    )
+}
+
+/// Whether a request draws on the write budget: every method but GET / HEAD, and
+/// `creationOptions` (a GET that issues a challenge) when the knob says so — Microsoft does not
+/// document which bucket that call draws on, so a client must not depend on either answer.
+fn draws_on_writes(knobs: &crate::config::Knobs, method: &Method, path: &str) -> bool {
+    let write_method = method != Method::GET && method != Method::HEAD;
+    write_method
+        || (knobs.creation_options_write
+            && path
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.starts_with("creationOptions")))
 }
 
 /// Decides whether a Graph request from `app` is served. Called after authentication.
@@ -97,7 +133,7 @@ pub(crate) fn admit(
     let now = shared.clock.now_ms();
     let mut st = shared.throttle();
 
-    let is_write = method != Method::GET && method != Method::HEAD;
+    let is_write = knobs.write_budget > 0 && draws_on_writes(&knobs, method, path);
     let request_key = (app, format!("{method} {path}"));
     let early = st
         .retry_not_before
@@ -113,35 +149,29 @@ pub(crate) fn admit(
         *early.entry(app.to_string()).or_default() += 1;
     }
 
-    let throttled = |st: &mut ThrottleState, secs: u64, kind: &str, info: &str| {
+    // A budget 429 names its limit (scope and information headers); the fault knob's is bare,
+    // like a sporadic 429 that no budget of the client's explains.
+    let throttled = |st: &mut ThrottleState, secs: u64, limit: Option<Limit>| {
         let until = now + secs as i64 * 1000;
         st.retry_not_before.insert(request_key.clone(), until);
-        if kind == "WriteBudget" {
-            st.no_writes_before.insert(app, until);
-        } else {
-            st.not_before.insert(app, until);
-        }
         shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
         SandboxError::Throttled {
             retry_after_secs: secs,
-            scope: scope(shared, kind, app),
-            information: info.into(),
+            scope: limit.map(|l| scope(shared, l, app)),
+            information: limit.map(|l| match l {
+                Limit::ReadWrite => "ResourceUnitLimitExceeded".to_string(),
+                Limit::Write => "WriteLimitExceeded".to_string(),
+            }),
         }
     };
 
     if knobs.throttle_every > 0 && n.is_multiple_of(knobs.throttle_every) {
-        return Err(throttled(
-            &mut st,
-            knobs.retry_after_secs,
-            "ReadWrite",
-            "ResourceUnitLimitExceeded",
-        ));
+        return Err(throttled(&mut st, knobs.retry_after_secs, None));
     }
     let passed_throttle_knob = Stats::inc(&shared.stats.not_throttled_by_knob);
     if knobs.fail_every > 0 && passed_throttle_knob.is_multiple_of(knobs.fail_every) {
         shared.stats.unavailable.fetch_add(1, Ordering::Relaxed);
         let until = now + knobs.retry_after_secs as i64 * 1000;
-        st.not_before.insert(app, until);
         st.retry_not_before.insert(request_key, until);
         return Err(SandboxError::Unavailable {
             retry_after_secs: knobs.retry_after_secs,
@@ -166,26 +196,32 @@ pub(crate) fn admit(
         tokens: ru_capacity,
         last_ms: now,
     });
-    refill(&mut ru, ru_capacity, knobs.resource_unit_window_ms, now);
+    refill(
+        &mut ru,
+        ru_capacity,
+        knobs.resource_unit_window_ms,
+        0.0,
+        now,
+    );
     let mut wb = *st.writes.entry(app).or_insert(Bucket {
         tokens: w_capacity,
         last_ms: now,
     });
-    refill(&mut wb, w_capacity, knobs.write_window_ms, now);
+    refill(
+        &mut wb,
+        w_capacity,
+        knobs.write_window_ms,
+        knobs.shared_writes_per_sec,
+        now,
+    );
 
     if ru.tokens < f64::from(units) {
         st.resource_units.insert(app, ru);
         let secs = wait_secs(
             f64::from(units) - ru.tokens,
-            ru_capacity,
-            knobs.resource_unit_window_ms,
+            ru_capacity / knobs.resource_unit_window_ms.max(1) as f64,
         );
-        return Err(throttled(
-            &mut st,
-            secs,
-            "ReadWrite",
-            "ResourceUnitLimitExceeded",
-        ));
+        return Err(throttled(&mut st, secs, Some(Limit::ReadWrite)));
     }
     if is_write && wb.tokens < 1.0 {
         st.writes.insert(app, wb);
@@ -193,13 +229,10 @@ pub(crate) fn admit(
             .stats
             .write_budget_throttled
             .fetch_add(1, Ordering::Relaxed);
-        let secs = wait_secs(1.0 - wb.tokens, w_capacity, knobs.write_window_ms);
-        return Err(throttled(
-            &mut st,
-            secs,
-            "WriteBudget",
-            "WriteLimitExceeded",
-        ));
+        let net_rate =
+            w_capacity / knobs.write_window_ms.max(1) as f64 - knobs.shared_writes_per_sec / 1000.0;
+        let secs = wait_secs(1.0 - wb.tokens, net_rate);
+        return Err(throttled(&mut st, secs, Some(Limit::Write)));
     }
     ru.tokens -= f64::from(units);
     if is_write {
@@ -232,7 +265,13 @@ pub(crate) fn write_budget_left(shared: &Shared) -> BTreeMap<String, f64> {
         .iter()
         .map(|(app, b)| {
             let mut b = *b;
-            refill(&mut b, capacity, knobs.write_window_ms, now);
+            refill(
+                &mut b,
+                capacity,
+                knobs.write_window_ms,
+                knobs.shared_writes_per_sec,
+                now,
+            );
             (app.to_string(), b.tokens)
         })
         .collect()

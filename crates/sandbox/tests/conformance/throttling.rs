@@ -25,10 +25,9 @@ async fn throttle_knob_sends_retry_after_and_records_early_retries() {
     assert_eq!(env.get("/v1.0/users?$top=1").await.status(), 200);
     let r = env.get("/v1.0/users?$top=1").await;
     assert_eq!(header(&r, "retry-after").as_deref(), Some("7"));
-    assert!(
-        header(&r, "x-ms-throttle-scope").is_some_and(|s| s.starts_with("Tenant_Application/"))
-    );
-    assert!(header(&r, "x-ms-throttle-information").is_some());
+    // A sporadic 429: no budget of the client's is named.
+    assert_eq!(header(&r, "x-ms-throttle-scope"), None);
+    assert_eq!(header(&r, "x-ms-throttle-information"), None);
     assert_graph_error(r, 429, "TooManyRequests").await;
     let client = env.sb.client_id().to_string();
     assert_eq!(env.state().await["earlyRetriesByClient"].get(&client), None);
@@ -84,10 +83,15 @@ async fn write_budget_throttles_writes_with_graph_headers() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     assert!((1..=12).contains(&retry), "retry-after {retry}");
-    assert!(
-        header(&r, "x-ms-throttle-scope").is_some_and(
-            |s| s.contains("WriteBudget") && s.ends_with(&env.sb.client_id().to_string())
-        )
+    assert!(header(&r, "x-ms-throttle-scope").is_some_and(|s| s
+        == format!(
+            "Tenant_Application/Write/{}/{}",
+            behalf_sandbox::TENANT_ID,
+            env.sb.client_id()
+        )));
+    assert_eq!(
+        header(&r, "x-ms-throttle-information").as_deref(),
+        Some("WriteLimitExceeded")
     );
     assert_graph_error(r, 429, "TooManyRequests").await;
     // Reads are not writes: still served.
@@ -103,6 +107,72 @@ async fn write_budget_throttles_writes_with_graph_headers() {
         .await;
     assert_eq!(r.status(), 204);
     assert_eq!(env.state().await["earlyRetries"], 0);
+}
+
+/// The write budget's level, as the sandbox reports it, for the one app that has used it.
+async fn writes_left(env: &Env) -> f64 {
+    let st = env.state().await;
+    let left = st["writeBudgetLeft"].as_object().expect("writeBudgetLeft");
+    left.values()
+        .next()
+        .and_then(|v| v.as_f64())
+        .expect("a level")
+}
+
+#[tokio::test]
+async fn creation_options_draws_on_the_write_budget_only_when_the_knob_says_so() {
+    let env = start(10).await;
+    env.admin(
+        Method::PATCH,
+        "/sandbox/knobs",
+        json!({"writeBudget": 100, "writeWindowMs": 3_600_000}),
+    )
+    .await;
+    let user = env.sb.admin_upn();
+    let options = format!(
+        "/beta/users/{user}/authentication/fido2Methods/creationOptions(challengeTimeoutInMinutes=5)"
+    );
+    assert_eq!(env.get(&options).await.status(), 200);
+    assert!(writes_left(&env).await > 99.9, "a read by default");
+    env.admin(
+        Method::PATCH,
+        "/sandbox/knobs",
+        json!({"creationOptionsWrite": true}),
+    )
+    .await;
+    assert_eq!(env.get(&options).await.status(), 200);
+    let left = writes_left(&env).await;
+    assert!((98.9..99.1).contains(&left), "one write drawn: {left}");
+}
+
+#[tokio::test]
+async fn another_client_sharing_the_budget_leaves_only_the_rest_of_its_refill() {
+    let env = start(10).await;
+    // 10 writes per 10 s (1/s), of which the other client takes 0.5/s.
+    env.admin(
+        Method::PATCH,
+        "/sandbox/knobs",
+        json!({"writeBudget": 10, "writeWindowMs": 10_000, "sharedWritesPerSec": 0.5}),
+    )
+    .await;
+    let admin = env.sb.admin_upn();
+    let path = format!("/v1.0/users/{admin}");
+    let patch = |i: u32| {
+        let body = json!({"jobTitle": format!("t{i}")});
+        env.send(Method::PATCH, &path, Some(body))
+    };
+    assert_eq!(patch(0).await.status(), 204);
+    env.advance(4).await;
+    // 9 left + 4 s × (1 − 0.5)/s = 11, capped at 10.
+    let left = writes_left(&env).await;
+    assert!((9.9..10.1).contains(&left), "{left}");
+    for i in 1..=10 {
+        assert_eq!(patch(i).await.status(), 204, "write {i}");
+    }
+    let r = patch(11).await;
+    // Two seconds to refill one write at the 0.5/s left to us.
+    assert_eq!(header(&r, "retry-after").as_deref(), Some("2"));
+    assert_graph_error(r, 429, "TooManyRequests").await;
 }
 
 #[tokio::test]
@@ -121,6 +191,7 @@ async fn resource_units_listing_users_costs_two() {
     }
     let r = env.get("/v1.0/users?$top=1").await;
     assert!(header(&r, "x-ms-throttle-information").is_some_and(|s| s.contains("ResourceUnit")));
+    assert!(header(&r, "x-ms-throttle-scope").is_some_and(|s| s.contains("/ReadWrite/")));
     assert_graph_error(r, 429, "TooManyRequests").await;
 }
 
