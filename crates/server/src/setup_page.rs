@@ -67,7 +67,7 @@ pub async fn submit(State(state): State<ServerState>, Form(form): Form<SetupForm
         .await
     {
         Ok(admin) => page(&format!(
-            "<h1>Done</h1><p>{} can now sign in.</p>",
+            "<h1>Done</h1><p>{} can now sign in.</p><p><a href=\"/login\">Sign in</a></p>",
             escape(&admin.username)
         )),
         Err(e) => page(&format!(

@@ -452,3 +452,46 @@ async fn provisioning_without_a_tenant_says_what_is_missing() {
     assert!(body.contains("role=\"alert\""), "{body}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_security_key_is_assigned_from_the_list_and_revoked_from_the_users_record() {
+    let server = TestServer::start().await;
+    server.admin("owner@contoso.test", Role::Owner, true).await;
+    seed_users(&server, 2).await;
+    let b = browser(&server, "owner@contoso.test").await;
+    let id = user_ids(&get(&server, &b.cookie, "/users").await).remove(0);
+    let answer = post(
+        &server,
+        &b.cookie,
+        "/users/actions",
+        &[("csrf", &b.csrf), ("action", "assign-key"), ("user", &id)],
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert!(answer.text().await.unwrap().contains("vault key"));
+    // A second one is refused in words, and the page still answers.
+    let again = post(
+        &server,
+        &b.cookie,
+        "/users/actions",
+        &[("csrf", &b.csrf), ("action", "assign-key"), ("user", &id)],
+    )
+    .await;
+    assert!(again.text().await.unwrap().contains("revoke it first"));
+
+    let keys = get(&server, &b.cookie, &format!("/users/{id}?tab=keys")).await;
+    let action = keys
+        .split("action=\"")
+        .find_map(|rest| rest.split('"').next().filter(|a| a.contains("/revoke")))
+        .expect("a revoke form")
+        .to_owned();
+    assert!(keys.contains("data-confirm"), "revoking asks first");
+    let answer = post(&server, &b.cookie, &action, &[("csrf", &b.csrf)]).await;
+    assert_eq!(answer.status(), 303);
+    let keys = get(&server, &b.cookie, &format!("/users/{id}?tab=keys")).await;
+    assert!(
+        keys.contains("revoked") && !keys.contains("/revoke\""),
+        "{keys}"
+    );
+    server.stop().await;
+}

@@ -41,6 +41,7 @@ pub fn router() -> Router<ServerState> {
         .route("/users/actions", post(users::action))
         .route("/users/export.csv", get(users::export))
         .route("/users/{id}", get(user::show))
+        .route("/users/{id}/keys/{key}/revoke", post(user::revoke_key))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/retry", post(jobs::retry))

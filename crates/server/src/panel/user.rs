@@ -3,11 +3,12 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use behalf_app::ops::report::ReportRow;
-use behalf_domain::{UserId, format_millis};
+use behalf_domain::{SecurityKeyId, SecurityKeyState, UserId, format_millis};
 use serde::Deserialize;
 
+use super::form::PanelForm;
 use super::layout::{Layout, Panel, PanelError, Section, render};
 use crate::ServerState;
 
@@ -23,6 +24,7 @@ pub struct KeyRow {
     pub state: String,
     pub label: String,
     pub created: String,
+    pub revocable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +142,7 @@ pub async fn show(
                 state: k.state.to_string(),
                 label: k.label.clone(),
                 created: format_millis(k.created_at),
+                revocable: k.state != SecurityKeyState::Revoked,
             })
             .collect(),
         passkeys: details
@@ -158,4 +161,26 @@ pub async fn show(
             .collect(),
         events,
     }))
+}
+
+/// `POST /users/{id}/keys/{key}/revoke`: the key stops being used for new passkeys (its
+/// passkeys stay until the user is deprovisioned).
+pub async fn revoke_key(
+    State(state): State<ServerState>,
+    Path((id, key)): Path<(String, String)>,
+    form: PanelForm,
+) -> Result<Response, PanelError> {
+    let Some(provisioner) = state.app.provisioner(&form.panel.caller) else {
+        return Err(PanelError::Forbidden(
+            "security keys need an owner, or an admin with edit-users",
+        ));
+    };
+    let key: SecurityKeyId = key.parse().map_err(|_| {
+        PanelError::App(behalf_app::AppError::NotFound {
+            what: "security key",
+            key: key.clone(),
+        })
+    })?;
+    provisioner.revoke_security_key(key).await?;
+    Ok(Redirect::to(&format!("/users/{id}?tab=keys")).into_response())
 }
