@@ -280,12 +280,12 @@ fn comp_value(i: &mut In<'_>) -> ModalResult<CompValue> {
             let len = s
                 .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')))
                 .unwrap_or(s.len());
-            match serde_json::from_str::<serde_json::Number>(&s[..len]) {
-                Ok(n) => {
+            match json_number(&s[..len]) {
+                Some(n) => {
                     *i = &s[len..];
                     Ok(CompValue::Num(n))
                 }
-                Err(_) => expected("a JSON number (RFC 8259 §6)"),
+                None => expected("a JSON number (RFC 8259 §6) within the range of a double"),
             }
         }
         _ => {
@@ -300,6 +300,57 @@ fn comp_value(i: &mut In<'_>) -> ModalResult<CompValue> {
             }
         }
     }
+}
+
+/// A JSON number (RFC 8259 §6: `-? (0 / [1-9] *DIGIT) [. 1*DIGIT] [(e/E) [+/-] 1*DIGIT]`).
+/// Integers become `i64`/`u64` numbers, the rest `f64` read by the standard library, which rounds
+/// correctly (serde_json's own reader may be one unit in the last place off without its
+/// `float_roundtrip` feature, and then a printed filter would not read back equal).
+fn json_number(t: &str) -> Option<serde_json::Number> {
+    let b = t.as_bytes();
+    let mut k = usize::from(b.first() == Some(&b'-'));
+    let digits = |k: &mut usize| {
+        let start = *k;
+        while b.get(*k).is_some_and(u8::is_ascii_digit) {
+            *k += 1;
+        }
+        *k - start
+    };
+    let int_start = k;
+    let n = digits(&mut k);
+    if n == 0 || (n > 1 && b[int_start] == b'0') {
+        return None;
+    }
+    let mut integral = true;
+    if b.get(k) == Some(&b'.') {
+        k += 1;
+        if digits(&mut k) == 0 {
+            return None;
+        }
+        integral = false;
+    }
+    if matches!(b.get(k), Some(b'e' | b'E')) {
+        k += 1;
+        if matches!(b.get(k), Some(b'+' | b'-')) {
+            k += 1;
+        }
+        if digits(&mut k) == 0 {
+            return None;
+        }
+        integral = false;
+    }
+    if k != b.len() {
+        return None;
+    }
+    if integral {
+        if let Ok(n) = t.parse::<u64>() {
+            return Some(n.into());
+        }
+        if let Ok(n) = t.parse::<i64>() {
+            return Some(n.into());
+        }
+    }
+    t.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
 }
 
 /// A JSON string (RFC 8259 §7), escapes decoded by serde_json.
