@@ -97,6 +97,8 @@ struct Inner {
     sign_in_limiter: auth::SignInLimiter,
     /// Sign-ins with Entra ID started and not yet finished.
     oidc: oidc::OidcState,
+    /// SCIM tokens verified lately (see `ops::scim_tokens`).
+    scim_tokens: ops::scim_tokens::TokenCache,
 }
 
 impl std::fmt::Debug for App {
@@ -134,6 +136,7 @@ impl App {
                 pepper: tokio::sync::OnceCell::new(),
                 sign_in_limiter: auth::SignInLimiter::default(),
                 oidc: oidc::OidcState::default(),
+                scim_tokens: ops::scim_tokens::TokenCache::default(),
             }),
         })
     }

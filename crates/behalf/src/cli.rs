@@ -80,6 +80,8 @@ pub enum Command {
     Admin(crate::cmd::admin::AdminArgs),
     /// API tokens for `/api/v1` and `--server`.
     Token(crate::cmd::token::TokenArgs),
+    /// Bearer tokens for `/scim/v2`, one SCIM connection each (Entra ID provisioning).
+    ScimToken(crate::cmd::scim_token::ScimTokenArgs),
 }
 
 #[derive(Debug, Args)]

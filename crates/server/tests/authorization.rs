@@ -119,7 +119,7 @@ enum Needs {
 fn needs(op: &Operation) -> Needs {
     match (op.tag.as_str(), op.changes_state()) {
         ("admins", _) => Needs::Owner,
-        ("directory", true) => Needs::Operate,
+        ("directory", true) | ("scim", _) => Needs::Operate,
         ("users" | "jobs", true) => Needs::Provision,
         // Signing out and approving one's own CLI sign-in need only a signed-in caller.
         _ => Needs::Read,

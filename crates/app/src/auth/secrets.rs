@@ -19,9 +19,11 @@ pub(super) const TOKEN_PREFIX: &str = "bht_";
 pub(super) const SETUP_PREFIX: &str = "bhu_";
 pub(super) const DEVICE_PREFIX: &str = "bhd_";
 pub(super) const SIGN_IN_LINK_PREFIX: &str = "bhl_";
+/// A SCIM connection's bearer token (what an identity provider sends to `/scim/v2`).
+pub(crate) const SCIM_TOKEN_PREFIX: &str = "bhscim_";
 
 /// A random secret: `prefix` + 32 random bytes in base64url.
-pub(super) fn random_secret(prefix: &str) -> Secret {
+pub(crate) fn random_secret(prefix: &str) -> Secret {
     let mut bytes = [0u8; 32];
     // aws-lc's system random source, which rustls already builds (no second RNG stack).
     aws_lc_rs::rand::fill(&mut bytes).expect("the system random source works");

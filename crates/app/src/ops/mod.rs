@@ -6,5 +6,6 @@ pub mod doctor;
 pub mod jobs;
 pub mod provision;
 pub mod report;
+pub mod scim_tokens;
 pub mod tap;
 pub mod users;

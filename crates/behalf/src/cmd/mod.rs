@@ -8,6 +8,7 @@ pub mod import;
 pub mod login;
 pub mod provision;
 pub mod report;
+pub mod scim_token;
 mod serve;
 pub mod tap;
 pub mod token;
@@ -46,5 +47,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Admin(args) => admin::run(config, args).await,
         Command::Token(args) => token::run(config, args).await,
+        Command::ScimToken(args) => scim_token::run(config, args).await,
     }
 }

@@ -68,6 +68,7 @@ fn name(command: &Command) -> &'static str {
         Command::Sandbox(_) => "sandbox",
         Command::Admin(_) => "admin",
         Command::Token(_) => "token",
+        Command::ScimToken(_) => "scim-token",
     }
 }
 

@@ -10,6 +10,7 @@ mod directory;
 pub mod dto;
 mod jobs;
 mod reports;
+mod scim_tokens;
 mod session;
 mod users;
 
@@ -36,6 +37,7 @@ use crate::problem::ApiError;
         (name = "reports", description = "Report, audit log, doctor"),
         (name = "directory", description = "Directory connections"),
         (name = "admins", description = "Admins and API tokens (owners)"),
+        (name = "scim", description = "SCIM connections' bearer tokens for /scim/v2 (owners and admins)"),
     )
 )]
 struct ApiDoc;
@@ -93,6 +95,11 @@ pub fn router() -> (axum::Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admins::delete_admin))
         .routes(routes!(admins::list_tokens, admins::create_token))
         .routes(routes!(admins::revoke_token))
+        .routes(routes!(
+            scim_tokens::list_scim_tokens,
+            scim_tokens::create_scim_token
+        ))
+        .routes(routes!(scim_tokens::revoke_scim_token))
         .split_for_parts()
 }
 
