@@ -162,7 +162,16 @@ pub async fn import(
         ctx.remove_unseen(&seen, &mut summary).await?;
     }
     progress.phase("groups");
-    let groups_delta = ctx.groups_round(groups_link, &mut summary).await?;
+    // A full round lists every group with all its members: what the store holds beyond that
+    // (groups deleted upstream, members removed, while no delta round was there to say so) is
+    // stale. A delta round reports its removals itself.
+    let mut seen_groups = (mode == ImportMode::Full).then(SeenGroups::default);
+    let groups_delta = ctx
+        .groups_round(groups_link, &mut summary, seen_groups.as_mut())
+        .await?;
+    if let Some(seen) = seen_groups {
+        ctx.remove_unseen_groups(&seen, &mut summary).await?;
+    }
     store
         .save_delta_links(
             connection.id,
@@ -204,6 +213,10 @@ pub async fn import(
     );
     Ok(summary)
 }
+
+/// What a full groups round returned: each group's external id with its members' external ids.
+#[derive(Debug, Default)]
+struct SeenGroups(HashMap<String, HashSet<String>>);
 
 struct Ctx<'a> {
     store: &'a Store,
@@ -390,11 +403,61 @@ impl Ctx<'_> {
         }
     }
 
-    /// Walks one `/groups/delta` round; returns the new delta link.
+    /// After a full round: this connection's groups that Entra no longer returned are deleted,
+    /// and members it no longer listed are removed.
+    async fn remove_unseen_groups(
+        &self,
+        seen: &SeenGroups,
+        summary: &mut ImportSummary,
+    ) -> Result<(), DirectoryError> {
+        let ours: Vec<_> = self
+            .store
+            .list_groups(self.workspace)
+            .await?
+            .into_iter()
+            .filter(|g| g.connection_id == Some(self.connection))
+            .collect();
+        let mut deleted = Vec::new();
+        let mut removals = Vec::new();
+        for group in ours {
+            let Some(external_id) = group.external_id.clone() else {
+                continue;
+            };
+            let Some(members) = seen.0.get(&external_id) else {
+                deleted.push(external_id);
+                continue;
+            };
+            let stored = self.store.group_member_ids(group.id).await?;
+            for user in self.store.get_users(&stored).await? {
+                if let Some(user_external_id) = user.external_id
+                    && !members.contains(&user_external_id)
+                {
+                    removals.push(MembershipChange {
+                        group_external_id: external_id.clone(),
+                        user_external_id,
+                        added: false,
+                    });
+                }
+            }
+        }
+        if !deleted.is_empty() {
+            summary.groups_deleted += self.store.delete_groups(self.workspace, &deleted).await?;
+        }
+        for chunk in removals.chunks(5_000) {
+            let (applied, other) = self.store.apply_memberships(self.workspace, chunk).await?;
+            summary.memberships_removed += applied;
+            summary.memberships_unchanged += other;
+        }
+        Ok(())
+    }
+
+    /// Walks one `/groups/delta` round; returns the new delta link. `seen`, on a full round,
+    /// collects every group and member it lists.
     async fn groups_round(
         &self,
         start: Option<String>,
         summary: &mut ImportSummary,
+        mut seen: Option<&mut SeenGroups>,
     ) -> Result<String, DirectoryError> {
         let mut link = start;
         // Groups written in this round: a big group comes back on later pages with more members
@@ -441,6 +504,12 @@ impl Ctx<'_> {
                                 display_name: group.display_name.clone().unwrap_or_default(),
                                 description: group.description.clone(),
                             });
+                        }
+                        if let Some(seen) = seen.as_deref_mut() {
+                            let listed = seen.0.entry(gid.clone()).or_default();
+                            listed.extend(
+                                delta.iter().filter(|m| m.added).map(|m| m.user_id.clone()),
+                            );
                         }
                         members.extend(delta.into_iter().map(|m| MembershipChange {
                             group_external_id: gid.clone(),

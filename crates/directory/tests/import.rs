@@ -870,3 +870,63 @@ behalf_store::each_backend!(
         paged_groups(store).await;
     }
 );
+
+/// A full re-import (no delta round in between to report removals) after groups were deleted
+/// and members removed upstream leaves no stale group or membership.
+async fn full_reimport_removes_stale_groups(store: TestStore) {
+    let s = sandbox(300, Knobs::default()).await;
+    let g = graph(&s, 999);
+    let admin = Admin::new(&s);
+    import(
+        &store,
+        &g,
+        &options(&s, "ws", ImportMode::Full),
+        &NoProgress,
+    )
+    .await
+    .expect("first import");
+    let ws = store.ensure_workspace("ws").await.expect("ws").id;
+    let before = tenant_memberships(&admin).await;
+    assert_eq!(stored_memberships(&store, ws).await, before);
+    let mut groups = before.iter().filter(|(_, members)| !members.is_empty());
+    let (deleted_a, _) = groups.next().expect("a group with members");
+    let (deleted_b, _) = groups.next().expect("a second group with members");
+    let (thinned, members) = groups.next().expect("a third group with members");
+    for gid in [deleted_a, deleted_b] {
+        admin
+            .call(reqwest::Method::DELETE, &format!("/groups/{gid}"), None)
+            .await;
+    }
+    let removed: Vec<&String> = members.iter().take(2).collect();
+    for uid in &removed {
+        admin
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/groups/{thinned}/members/{uid}/$ref"),
+                None,
+            )
+            .await;
+    }
+
+    let again = import(
+        &store,
+        &g,
+        &options(&s, "ws", ImportMode::Full),
+        &NoProgress,
+    )
+    .await
+    .expect("full re-import");
+    assert_eq!(again.groups_deleted, 2, "{again:?}");
+    assert_eq!(again.memberships_removed, removed.len() as u64, "{again:?}");
+    let after = tenant_memberships(&admin).await;
+    assert!(!after.contains_key(deleted_a.as_str()));
+    assert_eq!(stored_memberships(&store, ws).await, after);
+    s.shutdown().await;
+}
+
+behalf_store::each_backend!(
+    a_full_reimport_removes_groups_and_members_entra_no_longer_has,
+    |store: TestStore| async move {
+        full_reimport_removes_stale_groups(store).await;
+    }
+);
