@@ -294,6 +294,9 @@ pub struct Args {
     /// app, for certificate client credentials (`entra.certificate_file`). Repeatable.
     #[arg(long, value_name = "PEM")]
     pub app_certificate: Vec<PathBuf>,
+    /// What to do besides serving (nothing: serve until Ctrl+C).
+    #[command(subcommand)]
+    pub command: Option<crate::scim_push::SandboxCommand>,
 }
 
 impl Args {

@@ -52,7 +52,7 @@ pub use config::{
 pub use errors::SandboxError;
 pub use scim_push::{
     ConnectionError, Counts, CycleKind, CycleReport, PushAction, PushFailure, PushObject,
-    PushOptions, ScimPush,
+    PushOptions, SandboxCommand, ScimPush, ScimPushArgs,
 };
 pub use state::{Fido2Policy, KeyRestrictions};
 
@@ -70,6 +70,10 @@ pub enum StartError {
     AttestationRoot(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// `behalf sandbox scim-push`: the SCIM endpoint failed the configuration check or the
+    /// connection test.
+    #[error("{0}")]
+    ScimPush(String),
 }
 
 /// A running sandbox. Dropping it stops the server (without saving); prefer [`Sandbox::shutdown`].
@@ -345,9 +349,17 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     }
     let sandbox = Sandbox::start(config).await?;
     print_banner(&sandbox);
-    let _ = tokio::signal::ctrl_c().await;
+    let outcome = match &args.command {
+        Some(scim_push::SandboxCommand::ScimPush(push)) => {
+            scim_push::run_command(&sandbox, push).await
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+            Ok(())
+        }
+    };
     sandbox.shutdown().await;
-    Ok(())
+    outcome.map_err(StartError::ScimPush)
 }
 
 #[allow(clippy::print_stdout)] // printing the URLs and credentials is this command's job

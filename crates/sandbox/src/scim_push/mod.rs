@@ -28,6 +28,7 @@
 //! # }
 //! ```
 
+mod cli;
 mod cycle;
 mod groups;
 mod http;
@@ -41,6 +42,8 @@ use std::time::Duration;
 use reqwest::Method;
 use uuid::Uuid;
 
+pub(crate) use self::cli::run as run_command;
+pub use self::cli::{SandboxCommand, ScimPushArgs};
 use self::groups::SentGroup;
 use self::http::{LIST_RESPONSE, Scim, quoted};
 use self::users::Attrs;
