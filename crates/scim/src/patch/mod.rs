@@ -2,6 +2,9 @@
 //! shapes Microsoft Entra ID's provisioning client sends.
 
 mod apply;
+mod coerce;
+mod json;
+mod ops;
 
 use std::fmt;
 
@@ -9,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 pub use apply::apply;
+use apply::{Target, err};
 
 use crate::error::{ScimError, ScimType};
 use crate::path::{PatchPath, parse_path};
