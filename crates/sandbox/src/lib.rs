@@ -348,7 +348,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
         }
     }
     let sandbox = Sandbox::start(config).await?;
-    print_banner(&sandbox);
+    print_banner(&sandbox, args.command.is_none());
     let outcome = match &args.command {
         Some(scim_push::SandboxCommand::ScimPush(push)) => {
             scim_push::run_command(&sandbox, push).await
@@ -363,7 +363,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
 }
 
 #[allow(clippy::print_stdout)] // printing the URLs and credentials is this command's job
-fn print_banner(s: &Sandbox) {
+fn print_banner(s: &Sandbox, serving: bool) {
     let dir = s.shared.read();
     println!(
         "Behalf sandbox tenant ({} users, {} groups) started in {:.2?}",
@@ -421,5 +421,7 @@ fn print_banner(s: &Sandbox) {
         s.base_url()
     );
     println!("  admin user:             {}", s.admin_upn());
-    println!("Press Ctrl+C to stop.");
+    if serving {
+        println!("Press Ctrl+C to stop.");
+    }
 }
