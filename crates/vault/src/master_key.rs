@@ -143,6 +143,43 @@ impl MasterKey {
         }
     }
 
+    /// Where a key being rotated to waits (`<path>.next`) until every row is re-wrapped with it.
+    /// Until it replaces the key file, a start loads it as a previous key, so an interrupted
+    /// rotation loses nothing.
+    pub fn pending_path(path: &Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".next");
+        PathBuf::from(name)
+    }
+
+    /// Writes this key to `path`, which must not exist yet: mode 0600 from the first byte,
+    /// synced before it returns.
+    pub fn write_new(&self, path: &Path) -> Result<(), VaultError> {
+        let err = |reason: String| VaultError::MasterKeyFile {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = Zeroizing::new(format!("{}\n", STANDARD.encode(self.expose())));
+        let mut file = create_private_file(path).map_err(|e| err(e.to_string()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| err(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Moves the key file `from` over `to` in one step (a rename: `to` is the old key or the
+    /// new one, never half of either), and syncs the directory.
+    pub fn replace_file(from: &Path, to: &Path) -> Result<(), VaultError> {
+        fs::rename(from, to).map_err(|e| VaultError::MasterKeyFile {
+            path: to.to_owned(),
+            reason: format!("cannot move {} over it: {e}", from.display()),
+        })?;
+        if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+
     /// The key as configured: `explicit` if given (must exist), else `BEHALF_MASTER_KEY_FILE`
     /// (must exist), else `<data_dir>/master.key` (created on first start).
     pub fn resolve(

@@ -1,6 +1,8 @@
 //! [`Vault`]: a [`CredentialStore`] whose private keys exist in clear only in memory.
 
 use async_trait::async_trait;
+use std::sync::{Arc, RwLock};
+
 use behalf_authenticator::{
     Aaguid, AuthenticatorError, CredProtect, Credential, CredentialInfo, CredentialSecret,
     CredentialStore, SecretBytes, b64url,
@@ -21,6 +23,14 @@ const ROTATION_BATCH: i64 = 200;
 pub struct Vault {
     store: Store,
     workspace_id: WorkspaceId,
+    /// Shared by every clone (the app's and the engine's), so that a key rotation switches them
+    /// all at once.
+    keys: Arc<RwLock<Keys>>,
+}
+
+/// The master key new rows are wrapped with, and those that may still wrap older rows.
+#[derive(Debug, Clone)]
+struct Keys {
     current: MasterKey,
     previous: Vec<MasterKey>,
 }
@@ -94,15 +104,29 @@ impl Vault {
         Vault {
             store,
             workspace_id,
-            current: master_key,
-            previous: Vec::new(),
+            keys: Arc::new(RwLock::new(Keys {
+                current: master_key,
+                previous: Vec::new(),
+            })),
         }
+    }
+
+    fn keys(&self) -> Keys {
+        // A poisoned lock still holds whole keys (they are replaced, never edited in place).
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn current(&self) -> MasterKey {
+        self.keys().current
     }
 
     /// Keys that may still wrap some rows (after a master key change): they open those rows
     /// until [`Vault::rotate`] has re-wrapped them with the current key.
-    pub fn with_previous_keys(mut self, previous: Vec<MasterKey>) -> Self {
-        self.previous = previous;
+    pub fn with_previous_keys(self, previous: Vec<MasterKey>) -> Self {
+        self.keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .previous = previous;
         self
     }
 
@@ -110,23 +134,25 @@ impl Vault {
         self.workspace_id
     }
 
-    pub fn master_key_id(&self) -> &str {
-        self.current.id()
+    pub fn master_key_id(&self) -> String {
+        self.current().id().to_owned()
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    fn key_for(&self, id: &str, what: &RowIdentity<'_>) -> Result<&MasterKey, VaultError> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
+    fn key_for(&self, id: &str, what: &RowIdentity<'_>) -> Result<MasterKey, VaultError> {
+        let keys = self.keys();
+        std::iter::once(&keys.current)
+            .chain(&keys.previous)
             .find(|k| k.id() == id)
+            .cloned()
             .ok_or_else(|| VaultError::UnknownMasterKey {
                 what: what.describe(),
                 key_id: id.to_owned(),
-                available: std::iter::once(&self.current)
-                    .chain(&self.previous)
+                available: std::iter::once(&keys.current)
+                    .chain(&keys.previous)
                     .map(MasterKey::id)
                     .collect::<Vec<_>>()
                     .join(", "),
@@ -141,16 +167,17 @@ impl Vault {
         plaintext: &[u8],
     ) -> Result<(WrappedDataKey, Vec<u8>), VaultError> {
         let ws = self.workspace_id.to_string();
+        let current = self.current();
         let data_key = SecretBytes::random(KEY_LEN);
         let sealed = seal(data_key.expose(), plaintext, &row.aad(&ws, "secret", ""))?;
         let wrapped = seal(
-            self.current.expose(),
+            current.expose(),
             data_key.expose(),
-            &row.aad(&ws, "data-key", self.current.id()),
+            &row.aad(&ws, "data-key", current.id()),
         )?;
         Ok((
             WrappedDataKey {
-                master_key_id: self.current.id().to_owned(),
+                master_key_id: current.id().to_owned(),
                 wrapped_data_key: wrapped,
             },
             sealed,
@@ -227,18 +254,14 @@ impl Vault {
     pub async fn rotate(&self) -> Result<RotationReport, VaultError> {
         let mut report = RotationReport::default();
         let ws = self.workspace_id.to_string();
+        let current = self.current();
         for table in [VaultTable::Credentials, VaultTable::Secrets] {
             // A row wrapped by a key this instance lacks fails the rotation loudly (never a silent,
             // partial rotation); re-run it with that key among the previous ones.
             loop {
                 let rows = self
                     .store
-                    .vault_rows_to_rewrap(
-                        self.workspace_id,
-                        table,
-                        self.current.id(),
-                        ROTATION_BATCH,
-                    )
+                    .vault_rows_to_rewrap(self.workspace_id, table, current.id(), ROTATION_BATCH)
                     .await?;
                 if rows.is_empty() {
                     break;
@@ -248,12 +271,12 @@ impl Vault {
                     let identity = identity_of(row);
                     let data_key = self.unwrap_data_key(&identity, &row.key)?;
                     let wrapped = seal(
-                        self.current.expose(),
+                        current.expose(),
                         data_key.expose(),
-                        &identity.aad(&ws, "data-key", self.current.id()),
+                        &identity.aad(&ws, "data-key", current.id()),
                     )?;
                     let new_key = WrappedDataKey {
-                        master_key_id: self.current.id().to_owned(),
+                        master_key_id: current.id().to_owned(),
                         wrapped_data_key: wrapped,
                     };
                     if self
@@ -271,6 +294,43 @@ impl Vault {
             }
         }
         Ok(report)
+    }
+
+    /// Makes `new` the master key of this vault and of every clone of it, re-wraps every data
+    /// key with it, and then forgets the keys before it: from then on they open nothing here.
+    ///
+    /// The old keys open rows during the re-wrapping, so sealing and opening go on meanwhile. A
+    /// row sealed with the old key by a call that began just before the switch is caught by the
+    /// passes after the first; the old keys are dropped only when no row names them any more.
+    pub async fn rotate_to(&self, new: MasterKey) -> Result<RotationReport, VaultError> {
+        {
+            let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+            if keys.current.id() == new.id() {
+                return Err(VaultError::MasterKey(
+                    "the new master key is the current one".into(),
+                ));
+            }
+            let old = std::mem::replace(&mut keys.current, new);
+            keys.previous.insert(0, old);
+        }
+        let mut report = RotationReport::default();
+        // Three passes are far more than a sealing in flight at the switch needs.
+        for _ in 0..3 {
+            report.rewrapped += self.rotate().await?.rewrapped;
+            let current = self.master_key_id();
+            let usage = self.master_key_usage().await?;
+            if usage.iter().all(|(id, _)| *id == current) {
+                self.keys
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .previous
+                    .clear();
+                return Ok(report);
+            }
+        }
+        Err(VaultError::MasterKey(
+            "rows sealed with a previous master key kept appearing during rotation (another instance still uses it?); run the rotation again once every instance uses the new key".into(),
+        ))
     }
 
     /// How many sealed rows each master key wraps (all should name the current key after a

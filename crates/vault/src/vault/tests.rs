@@ -369,6 +369,108 @@ each_backend!(
     }
 );
 
+each_backend!(
+    rotating_to_a_new_key_switches_every_clone_and_the_old_key_opens_nothing,
+    |store: TestStore| async move {
+        let ws = workspace(&store, "rotate-to").await;
+        let old = MasterKey::generate();
+        let vault = Vault::new(store.store.clone(), ws, old.clone());
+        // The engine holds a clone of the app's vault: it must follow the rotation.
+        let engines = authenticator(vault.clone());
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            ids.push(
+                engines
+                    .make_credential(&options(n))
+                    .await
+                    .unwrap()
+                    .credential
+                    .credential_id,
+            );
+        }
+        vault.put_secret("pepper", b"pepper-bytes").await.unwrap();
+
+        let new = MasterKey::generate();
+        assert_eq!(
+            vault.rotate_to(new.clone()).await.unwrap(),
+            RotationReport { rewrapped: 4 }
+        );
+        assert_eq!(vault.master_key_id(), new.id());
+        assert_eq!(
+            vault.master_key_usage().await.unwrap(),
+            vec![(new.id().to_owned(), 4)]
+        );
+        assert!(
+            vault.rotate_to(new.clone()).await.is_err(),
+            "rotating to the current key is refused"
+        );
+
+        // Every credential still signs, through the clone made before the rotation.
+        for id in &ids {
+            let signed = engines.get_assertion(&request(id)).await.unwrap();
+            assert_eq!(signed.sign_count, 1);
+        }
+        // New rows are wrapped with the new key.
+        let fresh = engines
+            .make_credential(&options(9))
+            .await
+            .unwrap()
+            .credential
+            .credential_id;
+        assert_eq!(
+            vault.master_key_usage().await.unwrap(),
+            vec![(new.id().to_owned(), 5)]
+        );
+
+        // The old key opens nothing, not even in this instance (it forgot it).
+        let only_old = authenticator(Vault::new(store.store.clone(), ws, old.clone()));
+        for id in ids.iter().chain([&fresh]) {
+            assert!(only_old.get_assertion(&request(id)).await.is_err());
+        }
+        assert!(
+            Vault::new(store.store.clone(), ws, old)
+                .get_secret("pepper")
+                .await
+                .is_err()
+        );
+        let only_new = Vault::new(store.store.clone(), ws, new);
+        assert_eq!(
+            only_new
+                .get_secret("pepper")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose(),
+            b"pepper-bytes"
+        );
+    }
+);
+
+#[test]
+fn a_key_file_is_written_private_once_and_replaced_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("master.key");
+    let old = MasterKey::load_or_create(&path).unwrap();
+    let pending = MasterKey::pending_path(&path);
+    assert_eq!(pending, dir.path().join("master.key.next"));
+    let new = MasterKey::generate();
+    new.write_new(&pending).unwrap();
+    assert!(
+        new.write_new(&pending).is_err(),
+        "a waiting key is never overwritten"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pending).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert_eq!(MasterKey::load(&path).unwrap().id(), old.id());
+    MasterKey::replace_file(&pending, &path).unwrap();
+    assert_eq!(MasterKey::load(&path).unwrap().id(), new.id());
+    assert!(!pending.exists());
+}
+
 async fn futures_collect(vault: &Vault, ids: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut keys = Vec::new();
     for id in ids {
