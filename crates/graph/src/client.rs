@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{Credential, DelegatedTokens, TokenPermissions, TokenProvider, default_scope};
 use crate::error::GraphError;
-use crate::pacing::{Feedback, Pacer, PacingSettings, PacingStats, Scope};
+use crate::pacing::{Budget, CallKind, Feedback, Pacer, PacingSettings, PacingStats};
 use crate::retry::{RetryPolicy, parse_retry_after};
 
 /// `https://graph.microsoft.com` — national clouds and the sandbox differ.
@@ -278,7 +278,7 @@ impl GraphClient {
         headers: &[(&str, String)],
     ) -> Result<Answer, GraphError> {
         let inner = &*self.inner;
-        let write = method != Method::GET && method != Method::HEAD;
+        let kind = CallKind::of(&method, url);
         let idempotent = matches!(
             method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE
@@ -288,7 +288,7 @@ impl GraphClient {
         let mut stale: Option<behalf_domain::Secret> = None;
         loop {
             attempt += 1;
-            inner.pacer.acquire(write, attempt > 1).await;
+            inner.pacer.acquire(&kind, attempt > 1).await;
             let token = inner.tokens.token(stale.as_ref()).await?;
             let mut req = inner
                 .http
@@ -314,7 +314,7 @@ impl GraphClient {
             let (status, h, bytes) = match outcome {
                 Ok(x) => x,
                 Err(e) => {
-                    inner.pacer.feedback(write, Feedback::Transport);
+                    inner.pacer.feedback(&kind, Feedback::Transport);
                     // A POST whose connection died after sending may have been applied: only
                     // retry it when it provably never left (connect failure).
                     let safe = idempotent || e.is_connect();
@@ -328,12 +328,7 @@ impl GraphClient {
                 }
             };
             if (200..300).contains(&status) {
-                inner.pacer.feedback(
-                    write,
-                    Feedback::Ok {
-                        limit_percentage: limit_percentage(&h),
-                    },
-                );
+                inner.pacer.feedback(&kind, answered(&h));
                 return Ok(Answer { body: bytes });
             }
             if status == 401 && !renewed && !inner.tokens.is_static() {
@@ -345,38 +340,30 @@ impl GraphClient {
             }
             let err = GraphError::from_graph_answer(status, &h, &bytes);
             let retry_after = retry_after(&h);
-            // A write-budget 429 holds back writes only; reads may go on meanwhile.
-            let scope = if status == 429 && write {
-                throttle_scope(&h)
-            } else {
-                Scope::All
-            };
             let retryable = match status {
                 429 => {
-                    inner
-                        .pacer
-                        .feedback(write, Feedback::Throttled { retry_after, scope });
+                    // A budget's 429 pauses what draws on that budget (the pacer decides); a
+                    // sporadic one delays only this request, by the wait below.
+                    let budget = throttle_budget(&h);
+                    inner.pacer.feedback(
+                        &kind,
+                        Feedback::Throttled {
+                            retry_after,
+                            budget,
+                        },
+                    );
                     true
                 }
                 503 | 504 => {
-                    inner
-                        .pacer
-                        .feedback(write, Feedback::Unavailable { retry_after });
+                    inner.pacer.feedback(&kind, Feedback::Unavailable);
                     true
                 }
                 500 | 502 if idempotent => {
-                    inner
-                        .pacer
-                        .feedback(write, Feedback::Unavailable { retry_after });
+                    inner.pacer.feedback(&kind, Feedback::Unavailable);
                     true
                 }
                 _ => {
-                    inner.pacer.feedback(
-                        write,
-                        Feedback::Ok {
-                            limit_percentage: limit_percentage(&h),
-                        },
-                    );
+                    inner.pacer.feedback(&kind, answered(&h));
                     false
                 }
             };
@@ -391,10 +378,8 @@ impl GraphClient {
                 request_id = err.request_id().unwrap_or(""),
                 "Graph asked to retry"
             );
-            if retry_after.is_some() {
-                // Every clone waits too: Graph counts any request before Retry-After as early.
-                inner.pacer.pause_for(d, scope);
-            }
+            // Never before Retry-After (the delay is at least it): Graph counts a request sent
+            // earlier as an early retry and throttles longer.
             tokio::time::sleep(d).await;
         }
     }
@@ -406,21 +391,37 @@ fn retry_after(h: &HeaderMap) -> Option<Duration> {
         .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
-/// Which requests a 429 holds back: writes only when it names the write limit — in
-/// `x-ms-throttle-scope` (`<Scope>/<Limit>/<app>/<tenant>`, Limit `Write`) or in
-/// `x-ms-throttle-information` (`WriteLimitExceeded`) — else every request.
-fn throttle_scope(h: &HeaderMap) -> Scope {
+/// The budget a 429 names: in `x-ms-throttle-scope` (`<Scope>/<Limit>/<app>/<tenant>`, Limit
+/// `Write` for the write budget, `Read` / `ReadWrite` for resource units) or in
+/// `x-ms-throttle-information` (`WriteLimitExceeded`, `ResourceUnitLimitExceeded`). None: a 429
+/// that names no budget of ours.
+fn throttle_budget(h: &HeaderMap) -> Option<Budget> {
     let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     let limit = header("x-ms-throttle-scope")
         .split('/')
         .nth(1)
         .unwrap_or("");
-    let writes_only = limit.starts_with("Write")
-        || header("x-ms-throttle-information").contains("WriteLimitExceeded");
-    if writes_only {
-        Scope::Writes
+    let information = header("x-ms-throttle-information");
+    if limit == "Write" || information.contains("WriteLimitExceeded") {
+        Some(Budget::Writes)
+    } else if matches!(limit, "Read" | "ReadWrite")
+        || information.contains("ResourceUnitLimitExceeded")
+    {
+        Some(Budget::Units)
     } else {
-        Scope::All
+        None
+    }
+}
+
+/// What an answer that was not throttling tells the pacer.
+fn answered(h: &HeaderMap) -> Feedback {
+    Feedback::Ok {
+        limit_percentage: limit_percentage(h),
+        resource_units: h
+            .get("x-ms-resource-unit")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|u| u.is_finite() && *u >= 0.0),
     }
 }
 
@@ -515,25 +516,31 @@ mod tests {
     }
 
     #[test]
-    fn a_429_naming_the_write_limit_holds_back_writes_only() {
+    fn a_429_is_a_budgets_only_when_it_names_one() {
         let mut h = HeaderMap::new();
-        assert_eq!(throttle_scope(&h), Scope::All);
+        assert_eq!(throttle_budget(&h), None, "a bare 429");
         h.insert(
             "x-ms-throttle-scope",
             "Tenant_Application/ReadWrite/a/t".parse().expect("hv"),
         );
-        assert_eq!(throttle_scope(&h), Scope::All);
+        assert_eq!(throttle_budget(&h), Some(Budget::Units));
         h.insert(
             "x-ms-throttle-scope",
             "Tenant_Application/Write/a/t".parse().expect("hv"),
         );
-        assert_eq!(throttle_scope(&h), Scope::Writes);
+        assert_eq!(throttle_budget(&h), Some(Budget::Writes));
         let mut h = HeaderMap::new();
         h.insert(
             "x-ms-throttle-information",
             "WriteLimitExceeded".parse().expect("hv"),
         );
-        assert_eq!(throttle_scope(&h), Scope::Writes);
+        assert_eq!(throttle_budget(&h), Some(Budget::Writes));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ms-throttle-information",
+            "ResourceUnitLimitExceeded".parse().expect("hv"),
+        );
+        assert_eq!(throttle_budget(&h), Some(Budget::Units));
     }
 
     #[test]

@@ -1,17 +1,18 @@
-//! The write controller: the write bucket kept at the target mark (see the module
-//! documentation of `pacing`).
+//! One budget's controller: a token bucket kept at the target mark of
+//! `x-ms-throttle-limit-percentage` (see the module documentation of `pacing`). The pacer has
+//! two: the resource units every request draws on, and the write budget.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{PacingSettings, State};
+use super::PacingSettings;
 
-/// Where the write bucket stands relative to the target, as the last answer said.
+/// Where a bucket stands relative to the target, as the last answer that drew on it said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Zone {
-    /// No write answered yet: the bucket may be full or empty (right after another run).
+    /// Nothing answered yet: the bucket may be full or empty (right after another run).
     Unknown,
     /// No pressure header (more than 20 % left).
     Fresh,
@@ -21,185 +22,276 @@ pub(super) enum Zone {
     Above,
 }
 
-/// The write controller (see the module documentation).
+/// A bucket's controller. Amounts are in the bucket's unit: writes, or resource units.
 #[derive(Debug)]
-pub(super) struct Writes {
-    /// The refill rate as measured (writes/s).
+pub(super) struct Control {
+    /// The refill rate as measured (units/s).
     pub(super) estimate: f64,
     pub(super) zone: Zone,
     /// Whether the target has been crossed since the last long fresh period: until then, burst.
     pub(super) anchored: bool,
-    /// Our writes the budget took: answered with anything but 429 / 5xx / nothing.
-    pub(super) admitted: u64,
+    /// What the bucket took from us: draws answered with anything but 429 / 5xx / nothing.
+    pub(super) admitted: f64,
     /// Recent crossings of the target: (when, `admitted` then), oldest first.
-    pub(super) crossings: VecDeque<(Instant, u64)>,
+    crossings: VecDeque<(Instant, f64)>,
     /// Start of the current probe interval: (when, `admitted` then).
-    pub(super) probe_from: (Instant, u64),
+    probe_from: (Instant, f64),
     /// Since when answers have carried no header, and `admitted` then.
-    pub(super) fresh_since: Option<(Instant, u64)>,
-    /// When the last write was released (its scheduled slot).
+    fresh_since: Option<(Instant, f64)>,
+    /// While no header comes back, the rate grows from the burst rate (slow start: it doubles
+    /// each `fresh_doubling` of answers at the rate), so that nothing but the latency holds back
+    /// a client that nothing pushes back on. 0 outside of a fresh period (the burst rate).
+    fresh_rate: f64,
+    /// When the last draw was released (its scheduled slot), for a gated bucket.
     pub(super) last_slot: Option<Instant>,
     pub(super) paused_until: Option<Instant>,
+    /// The last gentle cut (a sporadic 429 or 503), so that a run of them is one lesson a second.
+    last_gentle_cut: Option<Instant>,
+    /// Hard ceiling (units/s), whatever the feedback says.
+    pub(super) ceiling: Option<f64>,
+    /// Times the header crossed the target.
+    pub(super) crossings_seen: u64,
+    /// The last header (0 when the last answer had none).
+    last_level: f64,
 }
 
-impl State {
-    /// The write rate allowed now.
-    pub(super) fn write_rate(&self) -> f64 {
-        rate_for(&self.settings, &self.writes, self.writes.zone)
+impl Control {
+    pub(super) fn new(estimate: f64, s: &PacingSettings, now: Instant) -> Control {
+        Control {
+            estimate: estimate.clamp(s.min_rate, s.max_rate),
+            zone: Zone::Unknown,
+            anchored: false,
+            admitted: 0.0,
+            crossings: VecDeque::new(),
+            probe_from: (now, 0.0),
+            fresh_since: None,
+            fresh_rate: 0.0,
+            last_slot: None,
+            paused_until: None,
+            last_gentle_cut: None,
+            ceiling: None,
+            crossings_seen: 0,
+            last_level: 0.0,
+        }
     }
 
-    /// `None`: a write may go now (and its slot is taken). `Some(t)`: ask again at `t`.
-    pub(super) fn write_slot(&mut self, now: Instant) -> Option<Instant> {
-        let paused = [self.paused_until, self.writes.paused_until]
-            .into_iter()
-            .flatten()
-            .max();
-        if let Some(until) = paused.filter(|t| *t > now) {
+    /// The rate allowed now (units/s).
+    pub(super) fn rate(&self, s: &PacingSettings) -> f64 {
+        self.rate_in(s, self.zone)
+    }
+
+    /// The rate allowed on `zone`'s side of the target.
+    fn rate_in(&self, s: &PacingSettings, zone: Zone) -> f64 {
+        let factor = match zone {
+            // One draw at the assumed rate tells where the bucket stands before the burst.
+            Zone::Unknown => 1.0,
+            Zone::Fresh => s.burst_factor,
+            Zone::Below if !self.anchored => s.approach_factor,
+            Zone::Below => 1.0 + s.dither,
+            Zone::Above => 1.0 - s.dither,
+        };
+        let mut rate = self.estimate * factor;
+        if zone == Zone::Fresh && self.fresh_rate > 0.0 {
+            rate = self.fresh_rate;
+        }
+        let ceiling = self.ceiling.unwrap_or(s.max_rate).min(s.max_rate);
+        rate.clamp(s.min_rate.min(ceiling), ceiling)
+    }
+
+    /// `None`: a draw of `cost` may go now (its slot is taken). `Some(t)`: ask again at `t`.
+    /// `banked`: how many missed slots an idle or late client may use at once.
+    pub(super) fn slot(
+        &mut self,
+        s: &PacingSettings,
+        now: Instant,
+        cost: f64,
+        banked: u32,
+    ) -> Option<Instant> {
+        if let Some(until) = self.paused_until.filter(|t| *t > now) {
             return Some(until);
         }
-        let gap = Duration::from_secs_f64(1.0 / self.write_rate());
-        let due = self.writes.last_slot.map_or(now, |last| last + gap);
+        let gap = Duration::from_secs_f64(cost.max(0.01) / self.rate(s));
+        let due = self.last_slot.map_or(now, |last| last + gap);
         if due > now {
             return Some(due);
         }
         // Late (a timer fires a little after its instant, or a clump is released) or idle: keep
-        // the schedule, but bank no more than `burst` missed slots (a clump's at least).
-        let banked = self.settings.burst.max(self.settings.write_release_slots);
+        // the schedule, but bank no more than `banked` missed slots.
         let allowance = gap.saturating_mul(banked);
-        self.writes.last_slot = Some(due.max(now.checked_sub(allowance).unwrap_or(now)));
+        self.last_slot = Some(due.max(now.checked_sub(allowance).unwrap_or(now)));
         None
     }
 
-    /// The quantum writes are released in: `write_release_slots` slots at the write rate of the
-    /// moment, at least one `release_quantum`.
-    pub(super) fn write_quantum(&self) -> Duration {
-        let slots = self.settings.write_release_slots;
-        if slots <= 1 {
-            return self.settings.release_quantum;
-        }
-        let gap = Duration::from_secs_f64(1.0 / self.write_rate());
-        gap.saturating_mul(slots).max(self.settings.release_quantum)
+    /// Reserves the next slot for a draw of `cost` and returns it (an ungated bucket: every
+    /// caller gets its own slot at once, and waits for it).
+    pub(super) fn reserve(
+        &mut self,
+        s: &PacingSettings,
+        now: Instant,
+        cost: f64,
+        banked: u32,
+    ) -> Instant {
+        let gap = Duration::from_secs_f64(cost.max(0.01) / self.rate(s));
+        let allowance = gap.saturating_mul(banked);
+        let next = self.last_slot.unwrap_or(now);
+        let slot = next.max(now.checked_sub(allowance).unwrap_or(now));
+        self.last_slot = Some(slot + gap);
+        slot
     }
 
-    /// A write the budget took, with the header it carried.
-    pub(super) fn write_answered(&mut self, now: Instant, p: Option<f64>) {
-        let s = self.settings;
-        let w = &mut self.writes;
-        w.admitted += 1;
+    /// A draw of `cost` the bucket took, with the header it carried.
+    pub(super) fn answered(&mut self, s: &PacingSettings, now: Instant, p: Option<f64>, cost: f64) {
+        self.admitted += cost;
+        self.last_level = p.unwrap_or(0.0);
         let zone = match p {
             None => Zone::Fresh,
-            Some(p) if p >= s.write_target => Zone::Above,
+            Some(p) if p >= s.target => Zone::Above,
             Some(_) => Zone::Below,
         };
         if zone == Zone::Fresh {
-            let (since, n_since) = *w.fresh_since.get_or_insert((now, w.admitted));
+            // Slow start: at one answer per slot the rate doubles every `fresh_doubling`.
+            let rate = self.rate_in(s, Zone::Fresh);
+            let per_answer = cost / (rate * s.fresh_doubling.as_secs_f64().max(1e-3));
+            self.fresh_rate = (rate * 2f64.powf(per_answer)).min(s.max_rate);
+            let (since, n_since) = *self.fresh_since.get_or_insert((now, self.admitted));
             let long = now.duration_since(since);
-            if long >= s.write_fresh_reset {
-                // The bucket may have reached its cap, where refill is lost: the count of writes
+            if long >= s.fresh_reset {
+                // The bucket may have reached its cap, where refill is lost: the count of draws
                 // since an old crossing no longer tells the refill rate, and the next approach to
                 // the target is a fresh burst.
-                w.anchored = false;
-                w.crossings.clear();
+                self.anchored = false;
+                self.crossings.clear();
             }
-            if long >= s.write_fresh_probe {
-                let burst = rate_for(&s, w, Zone::Fresh);
-                if (w.admitted - n_since) as f64 >= 0.8 * burst * long.as_secs_f64() {
-                    w.estimate = (w.estimate * 1.5).min(s.max_rate);
+            if long >= s.fresh_probe {
+                let burst = self.estimate * s.burst_factor;
+                if self.admitted - n_since >= 0.8 * burst * long.as_secs_f64() {
+                    self.estimate = (self.estimate * 1.5).min(s.max_rate);
                 }
-                w.fresh_since = Some((now, w.admitted));
+                self.fresh_since = Some((now, self.admitted));
             }
         } else {
-            w.fresh_since = None;
+            self.fresh_since = None;
+            self.fresh_rate = 0.0;
         }
         // Only a step between the two sides of the target is a crossing at a known instant (from
         // or to "no header" the bucket went through the target unseen, e.g. while idle).
         let crossed = matches!(
-            (w.zone, zone),
+            (self.zone, zone),
             (Zone::Below, Zone::Above) | (Zone::Above, Zone::Below)
         );
-        let side_changed = (w.zone == Zone::Above) != (zone == Zone::Above);
-        w.zone = zone;
+        let side_changed = (self.zone == Zone::Above) != (zone == Zone::Above);
+        self.zone = zone;
         if crossed {
-            self.stats.write_crossings += 1;
-            w.anchored = true;
-            while w
+            self.crossings_seen += 1;
+            self.anchored = true;
+            while self
                 .crossings
                 .front()
-                .is_some_and(|(t, _)| now.duration_since(*t) > s.write_sample_horizon)
+                .is_some_and(|(t, _)| now.duration_since(*t) > s.sample_horizon)
             {
-                w.crossings.pop_front();
+                self.crossings.pop_front();
             }
-            if let Some(&(t0, n0)) = w.crossings.front() {
+            if let Some(&(t0, n0)) = self.crossings.front() {
                 let span = now.duration_since(t0);
-                if span >= s.write_sample_min {
+                if span >= s.sample_min {
                     // Same level at both crossings: what came in is exactly what we took.
-                    let measured = (w.admitted - n0) as f64 / span.as_secs_f64();
-                    w.estimate = measured.clamp(s.min_rate, s.max_rate);
+                    let measured = (self.admitted - n0) / span.as_secs_f64();
+                    self.estimate = measured.clamp(s.min_rate, s.max_rate);
                 }
             }
-            if w.crossings.len() >= 1024 {
-                w.crossings.pop_front();
+            if self.crossings.len() >= 1024 {
+                self.crossings.pop_front();
             }
-            w.crossings.push_back((now, w.admitted));
+            self.crossings.push_back((now, self.admitted));
         }
-        if side_changed || !w.anchored {
+        if side_changed || !self.anchored {
             // A new side, or the first approach to the target (a burst: nothing to probe).
-            w.probe_from = (now, w.admitted);
+            self.probe_from = (now, self.admitted);
             return;
         }
         if zone == Zone::Fresh {
             // Between "0.8" and no header: still the same side; judge at the next header.
             return;
         }
-        let (from, n_from) = w.probe_from;
+        let (from, n_from) = self.probe_from;
         let interval = now.duration_since(from);
-        if interval < s.write_probe_interval {
+        if interval < s.probe_interval {
             return;
         }
         match zone {
-            // Still short of the target after a whole interval of writing slower than the
+            // Still short of the target after a whole interval of drawing slower than the
             // estimate: the estimate is too high.
-            Zone::Above => w.estimate = (w.estimate * (1.0 - s.write_dither)).max(s.min_rate),
-            // Still above the target after an interval of writing faster than the estimate
-            // (unless we had too little work to write that fast): the estimate is too low.
+            Zone::Above => self.estimate = (self.estimate * (1.0 - s.dither)).max(s.min_rate),
+            // Still above the target after an interval of drawing faster than the estimate
+            // (unless we had too little work to draw that fast): the estimate is too low.
             _ => {
-                let slowest = w.estimate * (1.0 + s.write_dither) * interval.as_secs_f64();
-                if (w.admitted - n_from) as f64 >= 0.8 * slowest {
-                    w.estimate = (w.estimate * (1.0 + s.write_dither)).min(s.max_rate);
+                let slowest = self.estimate * (1.0 + s.dither) * interval.as_secs_f64();
+                if self.admitted - n_from >= 0.8 * slowest {
+                    self.estimate = (self.estimate * (1.0 + s.dither)).min(s.max_rate);
                 }
             }
         }
-        w.probe_from = (now, w.admitted);
+        self.probe_from = (now, self.admitted);
     }
 
-    /// A 429 of the write budget: the bucket is empty.
-    pub(super) fn write_throttled(&mut self, now: Instant) {
-        let s = self.settings;
-        let w = &mut self.writes;
-        // The writes in flight when the bucket ran dry come back 429 together: one lesson.
-        let new_episode = w.paused_until.is_none_or(|t| t <= now);
+    /// A draw whose answer says nothing of this bucket's level (its header is another
+    /// budget's): it counts in what the bucket took.
+    pub(super) fn drawn(&mut self, cost: f64) {
+        self.admitted += cost;
+    }
+
+    /// A 429 of this budget: the bucket is empty.
+    pub(super) fn throttled(&mut self, s: &PacingSettings, now: Instant) {
+        // The draws in flight when the bucket ran dry come back 429 together: one lesson.
+        let new_episode = self.paused_until.is_none_or(|t| t <= now);
         if new_episode {
-            w.estimate = (w.estimate * s.throttled_factor).max(s.min_rate);
+            self.estimate = (self.estimate * s.throttled_factor).max(s.min_rate);
         }
-        w.zone = Zone::Above;
-        w.anchored = true;
-        w.probe_from = (now, w.admitted);
+        self.zone = Zone::Above;
+        self.anchored = true;
+        self.fresh_rate = 0.0;
+        self.probe_from = (now, self.admitted);
     }
-}
 
-/// The write rate allowed on `zone`'s side of the target.
-pub(super) fn rate_for(s: &PacingSettings, w: &Writes, zone: Zone) -> f64 {
-    let factor = match zone {
-        // One write at the assumed rate tells where the bucket stands before the burst.
-        Zone::Unknown => 1.0,
-        Zone::Fresh => s.write_burst_factor,
-        Zone::Below if !w.anchored => s.write_approach_factor,
-        Zone::Below => 1.0 + s.write_dither,
-        Zone::Above => 1.0 - s.write_dither,
-    };
-    let ceiling = s
-        .write_ceiling_per_sec
-        .unwrap_or(s.max_rate)
-        .min(s.max_rate);
-    (w.estimate * factor).clamp(s.min_rate.min(ceiling), ceiling)
+    /// A sporadic 429 or a 503 on a draw of this bucket: lower the rate gently (at most once per
+    /// `decrease_interval`), not as if the budget were spent. Not while hovering at the target:
+    /// the rate there is the measured refill rate, which such an answer says nothing about.
+    pub(super) fn gentle_cut(&mut self, s: &PacingSettings, now: Instant) -> bool {
+        let may = self
+            .last_gentle_cut
+            .is_none_or(|t| now.duration_since(t) >= s.decrease_interval);
+        if !may || self.anchored {
+            return false;
+        }
+        self.last_gentle_cut = Some(now);
+        if self.zone == Zone::Fresh {
+            // The slow start's rate, not the estimate: it grows back as answers come.
+            self.fresh_rate = self.rate(s) * s.decrease_factor;
+        } else {
+            self.estimate = (self.estimate * s.decrease_factor).max(s.min_rate);
+        }
+        true
+    }
+
+    /// Pauses the draws on this bucket until `now + d` (never shortens a pause); the time
+    /// added, in ms.
+    pub(super) fn pause(&mut self, now: Instant, d: Duration) -> u64 {
+        let until = now + d;
+        match self.paused_until {
+            Some(t) if t >= until => 0,
+            current => {
+                let from = current.filter(|t| *t > now).unwrap_or(now);
+                self.paused_until = Some(until);
+                until.duration_since(from).as_millis() as u64
+            }
+        }
+    }
+
+    /// Whether the last answer said the bucket is past its limit (more than 1.0: Graph's
+    /// header goes up to 1.8): a 429 that names no budget after it is this budget's. Not at
+    /// the target: answers there read 0.9–1.0 all the time, and taking a sporadic 429 for the
+    /// budget's would stop the budget for nothing.
+    pub(super) fn pressed(&self) -> bool {
+        self.last_level > 1.0
+    }
 }

@@ -1,50 +1,62 @@
 //! Client-side pacing, shared by every clone of a [`crate::GraphClient`] (one per app + tenant).
 //!
-//! Graph's identity throttling is a token bucket per app + tenant: resource units per 10 s and a
-//! write budget (3,000 writes per 2.5 minutes per app + tenant) — see
+//! Graph's identity throttling is a token bucket per app + tenant for each of two budgets:
+//! resource units (3,500 / 5,000 / 8,000 per 10 s by tenant size; most calls cost 1, listing
+//! users 2, as `x-ms-resource-unit` says) and writes (3,000 per 150 s per app + tenant, 18,000 per
+//! 300 s per tenant) — see
 //! <https://learn.microsoft.com/graph/throttling-limits#identity-and-access-service-limits>. Above
-//! 80 % of a budget answers carry `x-ms-throttle-limit-percentage` (0.8–1.8; 1.0 = "you start to
-//! see throttling"); past it, 429 with `Retry-After`. Bouncing off 429s wastes the budget and
+//! 80 % of a budget answers carry `x-ms-throttle-limit-percentage` (0.8–1.8: the level of the
+//! bucket the call drew on); past it, 429 with `Retry-After`, and `x-ms-throttle-scope`
+//! (`<Scope>/<Limit>/<app>/<tenant>`, Limit `Read`, `Write` or `ReadWrite`) and
+//! `x-ms-throttle-information` name the limit. Bouncing off 429s wastes the budget and
 //! lengthens the penalty, so the pacer spaces requests instead.
 //!
-//! **All requests** (the resource-unit budget) follow AIMD on the answers to reads: no pressure
-//! header → additive increase; header above `hold_above` → hold; above `decrease_above` → cut (at
-//! most once per `decrease_interval`); a 429 → cut by `throttled_factor` and pause every request
-//! until `Retry-After` has passed.
-//!
-//! **Writes** (the binding limit for provisioning) have their own controller, which treats the
-//! write bucket as a buffer and keeps its level at the `write_target` mark (0.95: 5 % of the
-//! budget left in the bucket):
+//! **Each budget has a controller** (`control.rs`) that treats its bucket as a buffer and keeps its
+//! level at the `target` mark (0.95: 5 % of the budget left in the bucket). Every request draws
+//! on the resource units (its learnt cost); the calls of the kinds that draw on the write budget
+//! (`kinds.rs`: the methods that change state, and the GETs whose answers show they do) also go
+//! through the write controller, one at a time through a FIFO gate, each at the rate of the
+//! moment, so a change of rate applies to the very next write and the overshoot after a crossing
+//! is only the writes in flight.
 //! - The header says on which side of the mark the bucket is. Below it (no header, or a value under
-//!   the mark) writes go faster than the refill rate, above it slower: `estimate × (1 ± dither)`.
-//!   The bucket then hovers at the mark and the average write rate is the refill rate — the whole
-//!   budget is used — while 5 % of it stays as a cushion against 429s. Until the mark is first
-//!   reached (the initial burst), writes go at `estimate × write_burst_factor`, and from the
-//!   first header on at `estimate × write_approach_factor`.
+//!   the mark) the budget is drawn on faster than its refill rate, above it slower:
+//!   `estimate × (1 ± dither)`. The bucket then hovers at the mark and the average rate is the
+//!   refill rate — the whole budget is used — while 5 % of it stays as a cushion against 429s.
+//! - While no header comes back the rate starts at `estimate × burst_factor` and grows (slow
+//!   start: it doubles with each `fresh_doubling` of answers), so nothing but the latency and the
+//!   caller's concurrency holds back a client nothing pushes back on; from the first header (80 %)
+//!   to the mark it goes at `estimate × approach_factor`.
 //! - The refill rate is *measured*: whenever the header crosses the mark the bucket holds the same
-//!   number of tokens as at the previous crossing, so the refill rate over that span is exactly the
-//!   number of our writes admitted in between divided by the time between the crossings. It starts
-//!   from `write_budget_per_sec` (Graph's published 20/s) and adapts to another budget or to another
-//!   instance sharing the app. Between crossings, staying on the wrong side too long (a probe
-//!   interval) moves the estimate by `dither`.
-//! - Writes are released one at a time through a FIFO gate, each at the rate of the moment, so a
-//!   change of rate applies to the very next write and the overshoot after a crossing is only the
-//!   writes in flight.
-//! - A 429 whose `x-ms-throttle-scope` / `x-ms-throttle-information` names the write limit pauses
-//!   writes only, until `Retry-After`: reads go on (the write budget does not limit them). Any
-//!   other 429 pauses every request (Graph counts requests before `Retry-After` as early retries).
+//!   number of tokens as at the previous crossing, so the refill rate over that span is exactly
+//!   what we drew in between divided by the time between the crossings. It starts from Graph's
+//!   published figures and adapts to any size and window, and to another client sharing the
+//!   budget (what it takes is simply not there for us). Between crossings, staying on the wrong
+//!   side too long (a probe interval) moves the estimate by `dither`.
+//!
+//! **What a 429 or a 503 says** (Microsoft: "wait the number of seconds specified in the
+//! Retry-After header"; <https://learn.microsoft.com/graph/throttling>):
+//! - A 429 that names a budget (scope / information headers), or that follows answers saying the
+//!   bucket the call draws on is at the mark, means that budget is spent: its controller backs
+//!   off (`throttled_factor`) and every call drawing on it waits until `Retry-After` — for the
+//!   write budget the writes only; reads go on.
+//! - A bare 429 with no pressure before it, or a 503, says nothing about a budget: only the
+//!   request it answers waits (the client sleeps its `Retry-After`, or an exponential backoff
+//!   with jitter, before retrying it), and the rate of the bucket it drew on is lowered gently
+//!   (`decrease_factor`, once a second at most).
 
-use std::collections::VecDeque;
+mod control;
+mod kinds;
+mod settings;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-mod settings;
-mod writes;
-
+use control::Control;
+pub(crate) use kinds::CallKind;
+use kinds::Kinds;
 pub use settings::PacingSettings;
-use writes::{Writes, Zone};
 
 /// Counters for benchmarks and reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -57,32 +69,40 @@ pub struct PacingStats {
     pub throttled: u64,
     /// Of those, 429s of the write budget (they pause writes only).
     pub write_throttled: u64,
+    /// Of those, 429s of the resource-unit budget (they pause every request).
+    pub units_throttled: u64,
+    /// Of those, sporadic 429s: no budget named, no pressure before (only the request waits).
+    pub sporadic_throttled: u64,
     /// Answers with status 503 / 504 (and other retried 5xx).
     pub unavailable: u64,
     /// Attempts that got no answer (reset, timeout).
     pub transport_errors: u64,
-    /// Times the request rate was cut because of `x-ms-throttle-limit-percentage` on reads.
+    /// Gentle cuts of a rate after a sporadic 429 or a 503.
     pub slowdowns: u64,
-    /// Time spent paused by `Retry-After`, all tasks together counted once per pause.
+    /// Time budgets were paused by `Retry-After`, all tasks together counted once per pause.
     pub paused_ms: u64,
-    /// The allowed request rate now (requests/s).
+    /// The allowed resource-unit rate now (units/s).
     pub rate: f64,
+    /// The resource-unit budget's refill rate as measured (units/s).
+    pub units_estimate: f64,
     /// The allowed write rate now (writes/s).
     pub write_rate: f64,
     /// The write budget's refill rate as measured (writes/s).
     pub write_estimate: f64,
     /// Times the header crossed the write target (each one a measurement point).
     pub write_crossings: u64,
+    /// Kinds of calls believed to draw on the write budget.
+    pub kinds_on_write_budget: u64,
     /// The last `x-ms-throttle-limit-percentage` seen (0 when the last answer had none).
     pub last_limit_percentage: f64,
 }
 
-/// Which requests a 429 or a pause applies to.
+/// The budget a 429 names (`x-ms-throttle-scope` / `x-ms-throttle-information`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope {
-    /// Every request (resource units, or a limit we cannot tell).
-    All,
-    /// Writes only (the write budget).
+pub(crate) enum Budget {
+    /// Resource units (`Read` / `ReadWrite`, `ResourceUnitLimitExceeded`): every request.
+    Units,
+    /// The write budget (`Write`, `WriteLimitExceeded`).
     Writes,
 }
 
@@ -90,15 +110,18 @@ pub(crate) enum Scope {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Feedback {
     /// A normal answer (or a refusal that was not throttling), with
-    /// `x-ms-throttle-limit-percentage` when present.
-    Ok { limit_percentage: Option<f64> },
-    /// 429: slow down and pause for at least `retry_after`.
+    /// `x-ms-throttle-limit-percentage` and `x-ms-resource-unit` when present.
+    Ok {
+        limit_percentage: Option<f64>,
+        resource_units: Option<f64>,
+    },
+    /// 429, with the budget its headers name, if any.
     Throttled {
         retry_after: Option<Duration>,
-        scope: Scope,
+        budget: Option<Budget>,
     },
-    /// 503/504 (or another transient 5xx): pause for `retry_after` if given.
-    Unavailable { retry_after: Option<Duration> },
+    /// 503/504 (or another transient 5xx).
+    Unavailable,
     /// No answer at all.
     Transport,
 }
@@ -108,11 +131,9 @@ struct State {
     settings: PacingSettings,
     /// Where release quanta are counted from.
     started: Instant,
-    rate: f64,
-    next_any: Instant,
-    paused_until: Option<Instant>,
-    last_cut: Option<Instant>,
-    writes: Writes,
+    units: Control,
+    writes: Control,
+    kinds: Kinds,
     stats: PacingStats,
 }
 
@@ -146,18 +167,22 @@ impl Pacer {
     pub fn set_write_ceiling(&self, per_sec: Option<f64>) {
         let mut s = self.lock();
         s.settings.write_ceiling_per_sec = per_sec;
+        s.writes.ceiling = per_sec;
     }
 
-    /// Waits for this request's turn: its slot at the allowed rates, and any Retry-After pause.
-    pub(crate) async fn acquire(&self, write: bool, retry: bool) {
-        {
+    /// Waits for this request's turn: its slot at the allowed rates, and any Retry-After pause
+    /// of a budget it draws on.
+    pub(crate) async fn acquire(&self, kind: &CallKind, retry: bool) {
+        let (writes, cost) = {
             let mut s = self.lock();
             s.stats.requests += 1;
             if retry {
                 s.stats.retries += 1;
             }
-        }
-        if write {
+            let k = s.kinds.get(kind);
+            (k.writes, k.units)
+        };
+        if writes {
             let _turn = self.write_gate.lock().await;
             loop {
                 // Recomputed after every wait: the rate or a pause may have changed meanwhile.
@@ -165,7 +190,15 @@ impl Pacer {
                     let mut s = self.lock();
                     let now = Instant::now();
                     let quantum = s.write_quantum();
-                    s.write_slot(now).map(|t| s.released_at(t, now, quantum))
+                    let banked = s.settings.burst.max(s.settings.write_release_slots);
+                    let settings = s.settings;
+                    match s.units.paused_until.filter(|t| *t > now) {
+                        Some(until) => Some(until),
+                        None => s
+                            .writes
+                            .slot(&settings, now, 1.0, banked)
+                            .map(|t| s.released_at(t, now, quantum)),
+                    }
                 };
                 match wait {
                     Some(until) => tokio::time::sleep_until(until).await,
@@ -176,13 +209,18 @@ impl Pacer {
         let slot = {
             let mut s = self.lock();
             let now = Instant::now();
-            let slot = s.any_slot(now);
-            s.released_at(slot, now, s.settings.release_quantum)
+            let settings = s.settings;
+            let slot = s.units.reserve(&settings, now, cost, settings.burst);
+            s.released_at(slot, now, settings.release_quantum)
         };
         tokio::time::sleep_until(slot).await;
         // A pause may have started while this task waited for its slot: honour it too.
         loop {
-            let until = self.lock().paused_until;
+            let until = {
+                let s = self.lock();
+                let writes_pause = if writes { s.writes.paused_until } else { None };
+                s.units.paused_until.max(writes_pause)
+            };
             match until {
                 Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
                 _ => break,
@@ -190,56 +228,51 @@ impl Pacer {
         }
     }
 
-    /// Adapts the rates to an answer.
-    pub(crate) fn feedback(&self, write: bool, feedback: Feedback) {
-        self.lock().feedback(Instant::now(), write, feedback);
-    }
-
-    /// Pauses the requests of `scope` for `d` (the caller's Retry-After wait, jitter included,
-    /// before it retries).
-    pub(crate) fn pause_for(&self, d: Duration, scope: Scope) {
-        let mut s = self.lock();
-        let now = Instant::now();
-        s.pause(now, Some(d), scope);
+    /// Adapts the rates to an answer to a call of `kind`.
+    pub(crate) fn feedback(&self, kind: &CallKind, feedback: Feedback) {
+        self.lock().feedback(Instant::now(), kind, feedback);
     }
 }
 
 impl State {
     fn new(settings: PacingSettings, now: Instant) -> State {
-        let estimate = settings
-            .write_budget_per_sec
-            .clamp(settings.min_rate, settings.max_rate);
+        let mut writes = Control::new(settings.write_budget_per_sec, &settings, now);
+        writes.ceiling = settings.write_ceiling_per_sec;
         State {
-            rate: settings
-                .initial_rate
-                .clamp(settings.min_rate, settings.max_rate),
+            units: Control::new(settings.units_per_sec, &settings, now),
+            writes,
             settings,
             started: now,
-            next_any: now,
-            paused_until: None,
-            last_cut: None,
-            writes: Writes {
-                estimate,
-                zone: Zone::Unknown,
-                anchored: false,
-                admitted: 0,
-                crossings: VecDeque::new(),
-                probe_from: (now, 0),
-                fresh_since: None,
-                last_slot: None,
-                paused_until: None,
-            },
+            kinds: Kinds::default(),
             stats: PacingStats::default(),
         }
     }
 
     fn stats(&self) -> PacingStats {
         PacingStats {
-            rate: self.rate,
+            rate: self.units.rate(&self.settings),
+            units_estimate: self.units.estimate,
             write_rate: self.write_rate(),
             write_estimate: self.writes.estimate,
+            write_crossings: self.writes.crossings_seen,
+            kinds_on_write_budget: self.kinds.on_writes(),
             ..self.stats
         }
+    }
+
+    fn write_rate(&self) -> f64 {
+        self.writes.rate(&self.settings)
+    }
+
+    /// The quantum writes are released in: `write_release_slots` slots at the write rate of the
+    /// moment, at least one `release_quantum`.
+    fn write_quantum(&self) -> Duration {
+        let slots = self.settings.write_release_slots;
+        if slots <= 1 {
+            return self.settings.release_quantum;
+        }
+        let gap = Duration::from_secs_f64(1.0 / self.write_rate());
+        gap.saturating_mul(slots).max(self.settings.release_quantum)
     }
 
     /// When a request whose turn comes at `slot` is released: at once if its turn has come
@@ -257,81 +290,79 @@ impl State {
         self.started + Duration::from_nanos(u64::try_from(end).unwrap_or(u64::MAX))
     }
 
-    /// Reserves the next slot at the request rate and returns it.
-    fn any_slot(&mut self, now: Instant) -> Instant {
-        let gap = Duration::from_secs_f64(1.0 / self.rate);
-        let allowance = gap.saturating_mul(self.settings.burst);
-        let slot = self.next_any.max(now.checked_sub(allowance).unwrap_or(now));
-        self.next_any = slot + gap;
-        slot
-    }
-
-    fn feedback(&mut self, now: Instant, write: bool, feedback: Feedback) {
+    fn feedback(&mut self, now: Instant, kind: &CallKind, feedback: Feedback) {
+        let s = self.settings;
+        let k = self.kinds.get(kind);
         match feedback {
-            Feedback::Ok { limit_percentage } => {
+            Feedback::Ok {
+                limit_percentage,
+                resource_units,
+            } => {
                 self.stats.last_limit_percentage = limit_percentage.unwrap_or(0.0);
-                if write {
-                    self.write_answered(now, limit_percentage);
-                }
-                // On a write the header may be the write budget's: it says nothing about
-                // resource units, so only reads (and header-less writes) steer the request rate.
-                if !write || limit_percentage.is_none() {
-                    self.aimd(now, limit_percentage.unwrap_or(0.0));
-                }
-            }
-            Feedback::Throttled { retry_after, scope } => {
-                self.stats.throttled += 1;
-                if write && scope == Scope::Writes {
-                    self.stats.write_throttled += 1;
-                    self.write_throttled(now);
-                    self.pause(now, retry_after, Scope::Writes);
+                self.kinds
+                    .answered(kind, now, limit_percentage, resource_units);
+                let cost = resource_units.unwrap_or(k.units);
+                if k.writes {
+                    self.writes.answered(&s, now, limit_percentage, 1.0);
+                    // Its header may be the write budget's: it says nothing about resource
+                    // units, but what it cost them counts.
+                    self.units.drawn(cost);
                 } else {
-                    self.last_cut = Some(now);
-                    let f = self.settings.throttled_factor;
-                    self.rate = (self.rate * f).max(self.settings.min_rate);
-                    self.pause(now, retry_after, Scope::All);
+                    self.units.answered(&s, now, limit_percentage, cost);
                 }
             }
-            Feedback::Unavailable { retry_after } => {
+            Feedback::Throttled {
+                retry_after,
+                budget,
+            } => {
+                self.stats.throttled += 1;
+                // No budget named: the budget the call draws on if its last answers said it was
+                // at the mark, else none (a sporadic 429).
+                let budget = budget.or(if k.writes && self.writes.pressed() {
+                    Some(Budget::Writes)
+                } else if self.units.pressed() {
+                    Some(Budget::Units)
+                } else {
+                    None
+                });
+                let (control, counter) = match budget {
+                    Some(Budget::Writes) => {
+                        if !k.writes {
+                            self.kinds.throttled_by_writes(kind);
+                        }
+                        (&mut self.writes, &mut self.stats.write_throttled)
+                    }
+                    Some(Budget::Units) => (&mut self.units, &mut self.stats.units_throttled),
+                    None => {
+                        self.stats.sporadic_throttled += 1;
+                        self.gentle_cut(now, k.writes);
+                        return;
+                    }
+                };
+                *counter += 1;
+                control.throttled(&s, now);
+                if let Some(d) = retry_after {
+                    self.stats.paused_ms += control.pause(now, d);
+                }
+            }
+            Feedback::Unavailable => {
                 self.stats.unavailable += 1;
-                self.pause(now, retry_after, Scope::All);
+                self.gentle_cut(now, k.writes);
             }
             Feedback::Transport => self.stats.transport_errors += 1,
         }
     }
 
-    /// AIMD of the request rate from one answer's `x-ms-throttle-limit-percentage` (0 = none).
-    fn aimd(&mut self, now: Instant, p: f64) {
+    /// A sporadic 429 or a 503 on a call drawing on the write budget or not.
+    fn gentle_cut(&mut self, now: Instant, writes: bool) {
         let s = self.settings;
-        if p >= s.decrease_above {
-            let may_cut = self
-                .last_cut
-                .is_none_or(|t| now.duration_since(t) >= s.decrease_interval);
-            if may_cut {
-                self.last_cut = Some(now);
-                self.stats.slowdowns += 1;
-                self.rate = (self.rate * s.decrease_factor).max(s.min_rate);
-            }
-        } else if p < s.hold_above {
-            // Per answer, +increase/rate: at `rate` answers a second that is +increase/s.
-            self.rate = (self.rate + s.increase_per_sec / self.rate).min(s.max_rate);
-        }
-    }
-
-    fn pause(&mut self, now: Instant, d: Option<Duration>, scope: Scope) {
-        let Some(d) = d else { return };
-        let until = now + d;
-        let current = match scope {
-            Scope::All => self.paused_until,
-            Scope::Writes => self.writes.paused_until,
+        let control = if writes {
+            &mut self.writes
+        } else {
+            &mut self.units
         };
-        if current.is_none_or(|t| t < until) {
-            let from = current.filter(|t| *t > now).unwrap_or(now);
-            self.stats.paused_ms += until.duration_since(from).as_millis() as u64;
-            match scope {
-                Scope::All => self.paused_until = Some(until),
-                Scope::Writes => self.writes.paused_until = Some(until),
-            }
+        if control.gentle_cut(&s, now) {
+            self.stats.slowdowns += 1;
         }
     }
 }
