@@ -47,6 +47,7 @@ async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let s = &shared.stats;
     // Before the directory lock: `admit` takes the throttle lock and then the directory's.
     let write_budget_left = crate::throttle::write_budget_left(&shared);
+    let units_left = crate::throttle::units_left(&shared);
     let dir = shared.read();
     let active = dir.users.iter().filter(|u| u.life == Life::Active).count();
     let soft = dir
@@ -88,6 +89,8 @@ async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "writesAdmitted": s.writes_admitted.load(Ordering::Relaxed),
         "writeBudget429": s.write_budget_throttled.load(Ordering::Relaxed),
         "writeBudgetLeft": write_budget_left,
+        "unitsAdmitted": s.units_admitted.load(Ordering::Relaxed),
+        "resourceUnitsLeft": units_left,
         "registrations": s.registrations.load(Ordering::Relaxed),
         "registrationsRejected": s.registrations_rejected.load(Ordering::Relaxed),
         "signIns": s.signins.load(Ordering::Relaxed),

@@ -305,6 +305,8 @@ pub(crate) struct Stats {
     pub writes: AtomicU64,
     /// Writes the write budget let through (each took a token, whatever the handler answered).
     pub writes_admitted: AtomicU64,
+    /// Resource units the budget took (only while the throttling model is on).
+    pub units_admitted: AtomicU64,
     /// 429s answered because the write budget was empty.
     pub write_budget_throttled: AtomicU64,
     pub registrations: AtomicU64,

@@ -235,6 +235,10 @@ pub(crate) fn admit(
         return Err(throttled(&mut st, secs, Some(Limit::Write)));
     }
     ru.tokens -= f64::from(units);
+    shared
+        .stats
+        .units_admitted
+        .fetch_add(u64::from(units), Ordering::Relaxed);
     if is_write {
         wb.tokens -= 1.0;
         shared.stats.writes_admitted.fetch_add(1, Ordering::Relaxed);
@@ -251,6 +255,27 @@ pub(crate) fn admit(
         resource_units: units,
         limit_percentage,
     })
+}
+
+/// Resource units left in each app's budget now (refilled up to the present).
+pub(crate) fn units_left(shared: &Shared) -> BTreeMap<String, f64> {
+    let knobs = shared.knobs();
+    let now = shared.clock.now_ms();
+    let capacity = f64::from(
+        knobs
+            .resource_units
+            .unwrap_or_else(|| tenant_budget(shared.read().users.len())),
+    );
+    shared
+        .throttle()
+        .resource_units
+        .iter()
+        .map(|(app, b)| {
+            let mut b = *b;
+            refill(&mut b, capacity, knobs.resource_unit_window_ms, 0.0, now);
+            (app.to_string(), b.tokens)
+        })
+        .collect()
 }
 
 /// Writes left in each app's write budget now (refilled up to the present), for

@@ -189,6 +189,15 @@ async fn resource_units_listing_users_costs_two() {
         assert_eq!(r.status(), 200);
         assert_eq!(header(&r, "x-ms-resource-unit").as_deref(), Some("2"));
     }
+    let st = env.state().await;
+    assert_eq!(st["unitsAdmitted"], 10);
+    let left = st["resourceUnitsLeft"]
+        .as_object()
+        .expect("resourceUnitsLeft");
+    assert!(
+        left.values().all(|v| v.as_f64().is_some_and(|l| l < 0.1)),
+        "{st}"
+    );
     let r = env.get("/v1.0/users?$top=1").await;
     assert!(header(&r, "x-ms-throttle-information").is_some_and(|s| s.contains("ResourceUnit")));
     assert!(header(&r, "x-ms-throttle-scope").is_some_and(|s| s.contains("/ReadWrite/")));
