@@ -7,7 +7,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use behalf_app::ops::deprovision::Leavers;
 use behalf_app::ops::provision::Selection;
-use behalf_domain::{GroupId, Lifecycle, SecurityKeyKind, UserId, UserSource};
+use behalf_domain::{
+    ConnectionId, ConnectionKind, GroupId, Lifecycle, SecurityKeyKind, UserId, UserSource,
+};
 use behalf_store::{UserListRow, UserQuery};
 use serde::Deserialize;
 
@@ -152,7 +154,8 @@ pub struct Row {
 }
 
 impl Row {
-    fn of(row: &UserListRow) -> Row {
+    /// `sources`: each directory connection's id with how the list names it.
+    fn of(row: &UserListRow, sources: &[(ConnectionId, &'static str)]) -> Row {
         let u = &row.user;
         Row {
             id: u.id.to_string(),
@@ -172,10 +175,13 @@ impl Row {
                 .map(|k| k.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            source: if u.connection_id.is_some() {
-                "directory"
-            } else {
-                "Behalf"
+            source: match u.connection_id {
+                None => "created in Behalf",
+                Some(c) => sources
+                    .iter()
+                    .find(|(id, _)| *id == c)
+                    .map(|(_, name)| *name)
+                    .unwrap_or("directory"),
             },
         }
     }
@@ -213,7 +219,20 @@ async fn results(
     filters: &Filters,
 ) -> Result<Results, PanelError> {
     let query = filters.query()?;
-    let page = state.app.reader(&panel.caller).list_users(&query).await?;
+    let reader = state.app.reader(&panel.caller);
+    let page = reader.list_users(&query).await?;
+    let sources: Vec<(ConnectionId, &'static str)> = reader
+        .connections()
+        .await?
+        .into_iter()
+        .map(|c| {
+            let name = match c.kind {
+                ConnectionKind::EntraId => "Entra ID import",
+                ConnectionKind::Scim => "SCIM",
+            };
+            (c.id, name)
+        })
+        .collect();
     let next = page.next_cursor.map(|cursor| {
         let base = filters.query_string();
         let cursor = url::form_urlencoded::Serializer::new(String::new())
@@ -227,7 +246,7 @@ async fn results(
     });
     Ok(Results {
         filters: filters.clone(),
-        rows: page.users.iter().map(Row::of).collect(),
+        rows: page.users.iter().map(|r| Row::of(r, &sources)).collect(),
         next,
         first_page: filters.cursor.is_empty(),
     })
