@@ -198,3 +198,123 @@ pub fn clean(v: &Value) -> Option<Value> {
         other => Some(other.clone()),
     }
 }
+
+#[cfg(test)]
+mod rfc7644_3_4_2_5_attributes {
+    use serde_json::json;
+
+    use super::*;
+    use crate::filter::parse_attr_list;
+    use crate::schema::{ENTERPRISE_USER, GROUP, USER};
+
+    fn user() -> Value {
+        json!({
+            "schemas": [USER, ENTERPRISE_USER],
+            "id": "2819c223",
+            "externalId": "701984",
+            "userName": "bjensen@example.com",
+            "name": {"familyName": "Jensen", "givenName": "Barbara", "middleName": null},
+            "displayName": "Babs Jensen",
+            "nickName": null,
+            "password": "t1meMa$heen",
+            "emails": [{"value": "bjensen@example.com", "type": "work", "primary": true, "display": null}],
+            "phoneNumbers": [],
+            "addresses": {},
+            "active": true,
+            ENTERPRISE_USER: {"department": "Tours", "manager": {"value": "26118915", "displayName": "John Smith"}},
+            "meta": {"resourceType": "User", "location": "https://example.com/v2/Users/2819c223"}
+        })
+    }
+
+    fn proj(attrs: &str, excluded: &str) -> Value {
+        project(
+            &user(),
+            ResourceKind::User,
+            &parse_attr_list(attrs).unwrap(),
+            &parse_attr_list(excluded).unwrap(),
+        )
+    }
+
+    #[test]
+    fn by_default_everything_but_never_returned_attributes_and_nulls() {
+        let out = proj("", "");
+        assert!(out.get("password").is_none(), "password is returned never");
+        assert!(out.get("nickName").is_none(), "null is omitted");
+        assert!(out.get("phoneNumbers").is_none(), "[] is omitted");
+        assert!(out.get("addresses").is_none(), "{{}} is omitted");
+        assert_eq!(
+            out["name"],
+            json!({"familyName": "Jensen", "givenName": "Barbara"})
+        );
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "bjensen@example.com", "type": "work", "primary": true}])
+        );
+        assert_eq!(out[ENTERPRISE_USER]["department"], "Tours");
+        assert_eq!(out["schemas"], json!([USER, ENTERPRISE_USER]));
+        assert_eq!(out["meta"]["resourceType"], "User");
+    }
+
+    #[test]
+    fn attributes_keeps_only_the_named_ones_and_those_returned_always() {
+        let out = proj("userName,name.givenName", "");
+        assert_eq!(
+            out,
+            json!({
+                "schemas": [USER, ENTERPRISE_USER],
+                "id": "2819c223",
+                "userName": "bjensen@example.com",
+                "name": {"givenName": "Barbara"}
+            })
+        );
+    }
+
+    #[test]
+    fn attributes_reaches_extension_attributes_and_whole_extensions() {
+        let out = proj(&format!("{ENTERPRISE_USER}:department"), "");
+        assert_eq!(out[ENTERPRISE_USER], json!({"department": "Tours"}));
+        let out = proj(ENTERPRISE_USER, "");
+        assert_eq!(out[ENTERPRISE_USER]["manager"]["value"], "26118915");
+        assert!(out.get("userName").is_none());
+    }
+
+    #[test]
+    fn excluded_attributes_drops_the_named_ones_but_never_those_returned_always() {
+        let out = proj("", "emails,name.familyName,id,meta");
+        assert!(out.get("emails").is_none());
+        assert_eq!(out["name"], json!({"givenName": "Barbara"}));
+        assert_eq!(out["id"], "2819c223", "id is returned always");
+        assert!(out.get("meta").is_none());
+        let out = proj("", ENTERPRISE_USER);
+        assert!(out.get(ENTERPRISE_USER).is_none());
+    }
+
+    #[test]
+    fn attributes_wins_over_excluded_attributes() {
+        let out = proj("displayName", "displayName");
+        assert_eq!(out["displayName"], "Babs Jensen");
+    }
+
+    #[test]
+    fn names_are_case_insensitive() {
+        let out = proj("USERNAME,Name.GivenName", "");
+        assert_eq!(out["userName"], "bjensen@example.com");
+        assert_eq!(out["name"], json!({"givenName": "Barbara"}));
+    }
+
+    #[test]
+    fn entra_reads_groups_without_members() {
+        // `GET /Groups?excludedAttributes=members`.
+        let g = json!({"schemas": [GROUP], "id": "g1", "displayName": "Tour Guides", "members": [{"value": "u1"}]});
+        let out = project(
+            &g,
+            ResourceKind::Group,
+            &[],
+            &parse_attr_list("members").unwrap(),
+        );
+        assert_eq!(
+            out,
+            json!({"schemas": [GROUP], "id": "g1", "displayName": "Tour Guides"})
+        );
+    }
+}

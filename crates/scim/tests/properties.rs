@@ -8,7 +8,9 @@
 //! PROPTEST_CASES=1000000 cargo test -p behalf-scim --release --test properties
 //! ```
 
-use behalf_scim::filter::{AttrPath, CompValue, CompareOp, Filter, matches, parse_filter};
+use behalf_scim::filter::{
+    AttrPath, CompValue, CompareOp, Filter, MAX_TERMS, matches, parse_filter,
+};
 use behalf_scim::patch::{PatchRequest, apply};
 use behalf_scim::path::{PatchPath, parse_path};
 use behalf_scim::schema::{ENTERPRISE_USER, ResourceKind, USER};
@@ -396,6 +398,27 @@ fn body(ops: Vec<Value>) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
 
+/// Comparisons and `pr`s in a tree: the parser refuses more than [`MAX_TERMS`].
+fn terms(f: &Filter) -> u32 {
+    match f {
+        Filter::Compare(..) | Filter::Present(..) => 1,
+        Filter::And(a, b) | Filter::Or(a, b) => terms(a) + terms(b),
+        Filter::Not(a) | Filter::ValuePath(_, a) => terms(a),
+    }
+}
+
+/// Round trip within the limits; beyond them, a clean `invalidFilter`.
+fn reads_back(text: &str, f: &Filter) -> Result<(), TestCaseError> {
+    let parsed = parse_filter(text);
+    if terms(f) > MAX_TERMS {
+        let e = parsed.expect_err("a filter past MAX_TERMS parses");
+        prop_assert!(e.detail.contains("at most"), "{}", e.detail);
+    } else {
+        prop_assert_eq!(parsed.as_ref(), Ok(f), "text: {:?}", text);
+    }
+    Ok(())
+}
+
 fn has_null(v: &Value) -> bool {
     match v {
         Value::Null => true,
@@ -437,11 +460,51 @@ proptest! {
         }
     }
 
+    /// Valid filters with one character inserted, deleted or replaced (inside a string, the
+    /// mutation usually still parses; elsewhere it usually does not): whatever parses prints and
+    /// reads back equal; whatever does not is a 400 naming a position within the text.
+    #[test]
+    fn mutated_text_round_trips_or_fails_cleanly(
+        f in filter(),
+        seed in any::<u64>(),
+        at in any::<prop::sample::Index>(),
+        c in prop::sample::select(vec![' ', '(', ')', '[', ']', '"', '\\', '.', ':', 'a', '1', '-', 'é', '\u{0}']),
+        mode in 0u8..3,
+    ) {
+        let mut text = String::new();
+        noisy(&f, &mut Noise(seed | 1), 0, &mut text);
+        let mut chars: Vec<char> = text.chars().collect();
+        let i = at.index(chars.len() + 1);
+        match mode {
+            0 => chars.insert(i, c),
+            1 if i < chars.len() => { chars.remove(i); }
+            _ if i < chars.len() => chars[i] = c,
+            _ => chars.push(c),
+        }
+        let text: String = chars.into_iter().collect();
+        match parse_filter(&text) {
+            Ok(g) => {
+                let printed = g.to_string();
+                prop_assert_eq!(parse_filter(&printed), Ok(g), "{:?} printed as {:?}", text, printed);
+            }
+            Err(e) => {
+                prop_assert_eq!(e.status, 400);
+                let at: usize = e
+                    .detail
+                    .split("at character ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(usize::MAX);
+                prop_assert!(at <= text.chars().count(), "{} for {:?}", e.detail, text);
+            }
+        }
+    }
+
     /// Generated trees print and parse back to themselves.
     #[test]
     fn filter_ast_print_parse_round_trip(f in filter()) {
-        let printed = f.to_string();
-        prop_assert_eq!(parse_filter(&printed), Ok(f), "printed: {}", printed);
+        reads_back(&f.to_string(), &f)?;
     }
 
     /// The same trees written with any case, spacing and extra parentheses still parse to
@@ -450,7 +513,7 @@ proptest! {
     fn filter_ast_noisy_print_parse_round_trip(f in filter(), seed in any::<u64>()) {
         let mut text = String::new();
         noisy(&f, &mut Noise(seed | 1), 0, &mut text);
-        prop_assert_eq!(parse_filter(&text), Ok(f), "noisy text: {:?}", text);
+        reads_back(&text, &f)?;
     }
 
     /// Generated PATCH paths print and parse back to themselves.

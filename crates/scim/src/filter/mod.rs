@@ -9,6 +9,7 @@ use std::fmt;
 
 pub use eval::matches;
 pub(crate) use eval::{matches_value, parse_datetime, values_equal};
+pub use parse::{MAX_DEPTH, MAX_TERMS};
 
 use crate::error::ScimError;
 

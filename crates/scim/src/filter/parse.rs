@@ -1,11 +1,17 @@
 //! The filter and PATCH-path grammar of RFC 7644 §3.4.2.2 and §3.5.2, hand-written with winnow.
 //!
-//! Why not a crate's parser: STACK.md names scim_v2, whose filter parser (pest-based) gives back an
-//! AST with no printer of its own, so no parse → print → parse round trip can be checked, and its
-//! errors carry pest's messages rather than a position and what was expected there. We need both:
-//! the canonical text is what the server logs and what the property tests compare, and the
-//! `invalidFilter` detail tells the client where its filter went wrong. winnow gives the byte
-//! offset of a failure ([`winnow::error::ParseError::offset`]) with no machinery of our own.
+//! Why our own parser rather than scim_v2's (the crate STACK.md names): not for printing or error
+//! positions. scim_v2 1.0 (checked in its source) does both: its `Filter` implements `Display`
+//! and its LALRPOP parser reports byte locations, with depth and term limits. We write our own
+//! because the AST is the contract between this crate, the store's SQL translation and the
+//! sandbox's client, and the agreed one (binary `and`/`or`, one `Filter` type whose value paths
+//! hold a `Filter`, numbers as `serde_json::Number`) is not scim_v2's (n-ary operands, a separate
+//! `ValFilter`, its own value types): using it would mean a conversion layer both ways. A
+//! hand-written winnow grammar also keeps under our control the leniencies listed below, the
+//! wording of `invalidFilter` details (a character position and what was expected there, in
+//! words), and the dependency tree (no lalrpop-util, fluent-uri or second set of SCIM models
+//! next to our schema files). winnow gives the byte offset of a failure
+//! ([`winnow::error::ParseError::offset`]).
 //!
 //! The ABNF (RFC 7644 §3.4.2.2, Figure 1), with `not` > `and` > `or` and left-associative `and`/`or`:
 //! ```text
@@ -33,11 +39,11 @@ use crate::error::{ScimError, ScimType};
 
 type In<'a> = &'a str;
 
-/// Parentheses, `not` and brackets nested deeper than this are refused: the parser, the printer
+/// Parentheses, `not`s and brackets nested deeper than this are refused: the parser, the printer
 /// and the evaluator recurse, and a request must not be able to exhaust the stack.
-pub(crate) const MAX_DEPTH: u32 = 32;
+pub const MAX_DEPTH: u32 = 32;
 /// Comparisons in one filter at most (the tree's depth grows with the length of an `and` chain).
-pub(crate) const MAX_TERMS: u32 = 256;
+pub const MAX_TERMS: u32 = 256;
 
 struct Budget {
     depth: u32,
@@ -75,6 +81,18 @@ fn ws1(i: &mut In<'_>) -> ModalResult<()> {
 /// A keyword in any case, not followed by a name character (`and` but not `android`).
 fn keyword<'a>(word: &'static str) -> impl Parser<In<'a>, (), ErrMode<ContextError>> {
     terminated(literal(Caseless(word)), not(one_of(is_name_char))).void()
+}
+
+/// Consumes `word` as a keyword if it is one here; leaves the input untouched if not (a failed
+/// winnow parser may have moved the input: "Not0" would lose its "Not").
+fn try_keyword(i: &mut In<'_>, word: &'static str) -> bool {
+    let cp = i.checkpoint();
+    if keyword(word).parse_next(i).is_ok() {
+        true
+    } else {
+        i.reset(&cp);
+        false
+    }
 }
 
 fn char_lit(i: &mut In<'_>, c: char) -> bool {
@@ -166,7 +184,7 @@ fn and_expr(i: &mut In<'_>, nested: bool, b: &mut Budget) -> ModalResult<Filter>
 /// `"not" "(" FILTER ")"`, `"(" FILTER ")"` or an attribute expression.
 fn unary(i: &mut In<'_>, nested: bool, b: &mut Budget) -> ModalResult<Filter> {
     let cp = i.checkpoint();
-    if keyword("not").parse_next(i).is_ok() {
+    if try_keyword(i, "not") {
         ws0(i)?;
         if char_lit(i, '(') {
             return Ok(Filter::Not(Box::new(group(i, nested, b)?)));
@@ -289,11 +307,11 @@ fn comp_value(i: &mut In<'_>) -> ModalResult<CompValue> {
             }
         }
         _ => {
-            if keyword("true").parse_next(i).is_ok() {
+            if try_keyword(i, "true") {
                 Ok(CompValue::Bool(true))
-            } else if keyword("false").parse_next(i).is_ok() {
+            } else if try_keyword(i, "false") {
                 Ok(CompValue::Bool(false))
-            } else if keyword("null").parse_next(i).is_ok() {
+            } else if try_keyword(i, "null") {
                 Ok(CompValue::Null)
             } else {
                 expected("a value: a JSON string, a number, true, false or null")

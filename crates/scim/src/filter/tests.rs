@@ -302,6 +302,29 @@ mod rfc7644_3_4_2_2_filtering {
     }
 
     #[test]
+    fn keywords_are_whole_words_and_may_start_attribute_names() {
+        assert_eq!(p("Not0 pr"), Filter::Present(attr("Not0")));
+        assert_eq!(
+            p(r#"not (Not0[a eq ""])"#),
+            Filter::negate(Filter::ValuePath(
+                attr("Not0"),
+                Box::new(cmp(attr("a"), CompareOp::Eq, s("")))
+            ))
+        );
+        assert_eq!(p("not pr"), Filter::Present(attr("not")));
+        assert_eq!(
+            p("andy pr and order pr"),
+            Filter::and(
+                Filter::Present(attr("andy")),
+                Filter::Present(attr("order"))
+            )
+        );
+        assert!(parse_filter("a eq truex").is_err());
+        assert!(parse_filter("a eq nullable").is_err());
+        assert!(parse_filter("a pr andb pr").is_err());
+    }
+
+    #[test]
     fn strings_take_json_escapes_and_numbers_json_numbers() {
         assert_eq!(
             p(r#"a eq "q\"uo\\te\u00e9\n""#),

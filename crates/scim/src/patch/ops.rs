@@ -140,6 +140,15 @@ pub(super) fn add(
                 }
                 let mut made = Value::Object(made);
                 write_into(&mut made, sub, value, attr)?;
+                if !matches_value(filter, &made, Some(attr)) {
+                    return Err(err(
+                        ScimType::InvalidValue,
+                        format!(
+                            "the value contradicts the filter in {path}, so no value of {} can be made from both",
+                            attr.name
+                        ),
+                    ));
+                }
                 values.push(made);
                 let last = values.len() - 1;
                 one_primary(values, Some(last));
@@ -235,6 +244,15 @@ pub(super) fn replace(
                 }
                 let mut made = Value::Object(made);
                 write_into(&mut made, sub, value, attr)?;
+                if !matches_value(filter, &made, Some(attr)) {
+                    return Err(err(
+                        ScimType::InvalidValue,
+                        format!(
+                            "the value contradicts the filter in {path}, so no value of {} can be made from both",
+                            attr.name
+                        ),
+                    ));
+                }
                 values.push(made);
             } else {
                 for &i in &hits {

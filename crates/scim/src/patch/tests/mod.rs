@@ -328,6 +328,18 @@ mod rfc7644_3_5_2_1_add {
     }
 
     #[test]
+    fn a_value_that_contradicts_its_filter_is_refused() {
+        // Nothing matches `type eq "other"`, and the value made from the filter would not match
+        // it either once written: adding it again would add a second one.
+        let e = refused(
+            &user(),
+            ResourceKind::User,
+            json!([{"op": "add", "path": "emails[type eq \"other\"]", "value": {"type": "home", "value": "x@y.z"}}]),
+        );
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+    }
+
+    #[test]
     fn add_needs_a_value() {
         let e = refused(
             &user(),
