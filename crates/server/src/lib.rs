@@ -9,6 +9,7 @@ mod metrics;
 mod oidc;
 pub mod panel;
 pub mod problem;
+pub mod scim;
 mod setup_page;
 
 use std::future::Future;
@@ -59,6 +60,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/auth/oidc/start", get(oidc::start))
         .route("/auth/oidc/callback", get(oidc::callback))
         .merge(api)
+        .nest("/scim/v2", scim::router())
         .merge(panel::router())
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

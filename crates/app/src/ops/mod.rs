@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod jobs;
 pub mod provision;
 pub mod report;
+pub mod scim;
 pub mod scim_tokens;
 pub mod tap;
 pub mod users;

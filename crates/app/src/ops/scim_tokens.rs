@@ -11,9 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use behalf_domain::{
-    ConnectionId, EventAction, EventDetail, Millis, Outcome, ScimTokenId, Secret,
-};
+use behalf_domain::{ConnectionId, EventAction, EventDetail, Millis, Outcome, ScimTokenId, Secret};
 use behalf_store::StoreError;
 use behalf_store::scim::{ScimTokenEntry, ScimTokenGrant};
 use serde::Serialize;
@@ -121,7 +119,10 @@ impl Operator<'_> {
             })?;
         if let Some(on) = auto_provision {
             store.set_scim_auto_provision(conn.id, on).await?;
-            self.app.inner.scim_tokens.forget(|g| g.connection_id == conn.id);
+            self.app
+                .inner
+                .scim_tokens
+                .forget(|g| g.connection_id == conn.id);
         }
         let token = random_secret(SCIM_TOKEN_PREFIX);
         let hash = self.app.secret_hash(token.expose()).await?;
@@ -193,7 +194,6 @@ impl Operator<'_> {
 /// groups and nothing else.
 #[derive(Debug, Clone)]
 pub struct Scim<'a> {
-    #[allow(dead_code, reason = "the SCIM operations read and write through it")]
     pub(crate) app: &'a App,
     pub(crate) grant: ScimTokenGrant,
 }
