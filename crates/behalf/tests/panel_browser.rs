@@ -267,14 +267,13 @@ async fn provision(browser: &Browser, ids: &[String]) -> String {
         .click()
         .await
         .unwrap();
-    let job = browser
+    browser
         .eventually("provisioning to open its job page", async |b| {
             let path = b.current_path().await;
             let id = path.strip_prefix("/jobs/")?.to_owned();
             b.has("table#items-table").await.then_some(id)
         })
-        .await;
-    job
+        .await
 }
 
 /// The whole workflow the panel exists for, as an IT admin clicks it, then what a viewer may

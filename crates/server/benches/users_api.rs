@@ -6,60 +6,13 @@
 
 #![allow(clippy::print_stdout, reason = "the figures are the bench's output")]
 
-use std::time::{Duration, Instant};
+mod common;
 
-use behalf_app::{App, AppOptions, Caller};
-use behalf_config::{Config, Sources};
-use behalf_domain::{Role, Secret, TokenScope, Upn, UserDraft};
-use figment::Figment;
-use figment::providers::Serialized;
+use std::time::Instant;
 
-const USERS: usize = 100_000;
-const ROUNDS: usize = 200;
-
-async fn seeded_app(database_url: String, dir: &std::path::Path) -> App {
-    let config = Config::load_with_env(
-        Sources {
-            file: None,
-            overrides: Some(
-                Figment::new()
-                    .merge(Serialized::default("data_dir", dir))
-                    .merge(Serialized::default("database_url", database_url)),
-            ),
-        },
-        Vec::<(String, String)>::new(),
-    )
-    .unwrap();
-    let app = App::open(config, AppOptions::default()).await.unwrap();
-    let drafts: Vec<UserDraft> = (0..USERS)
-        .map(|i| UserDraft {
-            connection_id: None,
-            external_id: Some(format!("obj-{i:06}")),
-            upn: Upn::parse(&format!("user{i:06}@contoso.com")).unwrap(),
-            display_name: format!("Person {i}"),
-            mail: Some(format!("person{i}@mail.contoso.com")),
-            department: None,
-            enabled: i % 20 != 7,
-        })
-        .collect();
-    for chunk in drafts.chunks(10_000) {
-        app.store()
-            .upsert_users(app.workspace().id, chunk)
-            .await
-            .unwrap();
-    }
-    app
-}
-
-fn summary(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{name:<34} median {:>6.2} ms   p99 {:>6.2} ms",
-        ms(times[times.len() / 2]),
-        ms(times[times.len() * 99 / 100])
-    );
-}
+use behalf_app::{App, Caller};
+use behalf_domain::{Role, Secret, TokenScope};
+use common::{ROUNDS, Served, USERS, seeded_app, summary};
 
 async fn measure(backend: &str, app: App) {
     let local = Caller::Local {
@@ -80,18 +33,8 @@ async fn measure(backend: &str, app: App) {
         .await
         .unwrap()
         .token;
-    let listener = behalf_server::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(behalf_server::serve(
-        listener,
-        behalf_server::ServerState::new(app.clone()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let served = Served::start(&app).await;
+    let addr = served.addr;
     let client = reqwest::Client::new();
     let get = |query: String| {
         let request = client
@@ -140,8 +83,7 @@ async fn measure(backend: &str, app: App) {
         }
         summary(name, times);
     }
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    served.stop().await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
