@@ -4,12 +4,14 @@
 
 mod eval;
 pub(crate) mod parse;
+mod validate;
 
 use std::fmt;
 
 pub use eval::matches;
 pub(crate) use eval::{matches_value, parse_datetime, values_equal};
 pub use parse::{MAX_DEPTH, MAX_TERMS};
+pub use validate::validate;
 
 use crate::error::ScimError;
 

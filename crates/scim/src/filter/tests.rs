@@ -453,6 +453,56 @@ mod rfc7644_3_4_2_2_filtering {
     }
 }
 
+mod rfc7644_3_4_2_2_filter_validation {
+    use super::*;
+
+    fn v(text: &str) -> Result<(), crate::error::ScimError> {
+        validate(&p(text), ResourceKind::User)
+    }
+
+    #[test]
+    fn ordering_and_substrings_of_booleans_are_invalid_filters() {
+        for text in [
+            "active gt true",
+            "active le false",
+            "active co \"t\"",
+            "active eq \"yes\"",
+        ] {
+            let e = v(text).expect_err(text);
+            assert_eq!(
+                e.scim_type,
+                Some(crate::error::ScimType::InvalidFilter),
+                "{text}"
+            );
+        }
+        assert!(v("active eq true").is_ok());
+        assert!(v("x509Certificates.value co \"MII\"").is_err(), "binary");
+    }
+
+    #[test]
+    fn complex_attributes_compare_through_value_or_not_at_all() {
+        assert!(v("emails co \"example.com\"").is_ok());
+        assert!(v("name eq \"Babs\"").is_err());
+        assert!(v("name.givenName eq \"Babs\"").is_ok());
+    }
+
+    #[test]
+    fn value_paths_need_multi_valued_complex_attributes() {
+        assert!(v("emails[type eq \"work\"]").is_ok());
+        assert!(v("name[givenName eq \"x\"]").is_err());
+        assert!(
+            v("emails[primary gt true]").is_err(),
+            "checked inside the brackets too"
+        );
+    }
+
+    #[test]
+    fn unknown_attributes_pass_and_match_nothing() {
+        assert!(v("shoeSize gt 40").is_ok());
+        assert!(!m("shoeSize gt 40"));
+    }
+}
+
 mod entra_filters {
     use super::*;
 
