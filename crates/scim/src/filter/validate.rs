@@ -14,20 +14,19 @@ use crate::schema::{self, AttrType, Attribute, ResourceKind};
 ///
 /// Attributes the schemas do not define pass: they match no resource.
 pub fn validate(filter: &Filter, kind: ResourceKind) -> Result<(), ScimError> {
-    check(filter, &|p| schema::attribute(kind, p), kind)
+    check(filter, &|p| schema::attribute(kind, p))
 }
 
 fn check(
     f: &Filter,
     lookup: &dyn Fn(&AttrPath) -> Option<&'static Attribute>,
-    kind: ResourceKind,
 ) -> Result<(), ScimError> {
     match f {
         Filter::And(a, b) | Filter::Or(a, b) => {
-            check(a, lookup, kind)?;
-            check(b, lookup, kind)
+            check(a, lookup)?;
+            check(b, lookup)
         }
-        Filter::Not(a) => check(a, lookup, kind),
+        Filter::Not(a) => check(a, lookup),
         Filter::Present(_) => Ok(()),
         Filter::Compare(path, op, value) => {
             let Some(mut def) = lookup(path) else {
@@ -71,7 +70,7 @@ fn check(
                     "{path} is not a multi-valued complex attribute, so it takes no [filter]"
                 )));
             }
-            check(inner, &|p| relative(def, p), kind)
+            check(inner, &|p| relative(def, p))
         }
     }
 }
