@@ -20,6 +20,8 @@ pub struct Opened {
     pub store: Store,
     pub workspace: Workspace,
     pub vault: Vault,
+    /// The master key's file, which a rotation replaces.
+    pub master_key_path: std::path::PathBuf,
 }
 
 /// Opens (and migrates) the configured database.
@@ -33,15 +35,29 @@ pub async fn open_store(config: &Config) -> Result<Store, AppError> {
 pub async fn open(config: &Config) -> Result<Opened, AppError> {
     let store = open_store(config).await?;
     let workspace = store.ensure_workspace(&config.workspace).await?;
-    let (master_key, _path) =
-        MasterKey::resolve(config.master_key_file.as_deref(), &config.data_dir).map_err(|e| {
-            AppError::NotConfigured(format!("cannot load the workspace master key: {e}"))
-        })?;
-    let vault = Vault::new(store.clone(), workspace.id, master_key);
+    let key_error =
+        |e| AppError::NotConfigured(format!("cannot load the workspace master key: {e}"));
+    let (master_key, path) =
+        MasterKey::resolve(config.master_key_file.as_deref(), &config.data_dir)
+            .map_err(key_error)?;
+    // A rotation that was interrupted left its new key beside the file: some rows may be
+    // wrapped with it already, so it opens them until the rotation is run again.
+    let pending = MasterKey::pending_path(&path);
+    let previous = if pending.exists() {
+        tracing::warn!(
+            file = %pending.display(),
+            "a master key rotation did not finish: run `behalf vault rotate-key` again"
+        );
+        vec![MasterKey::load(&pending).map_err(key_error)?]
+    } else {
+        Vec::new()
+    };
+    let vault = Vault::new(store.clone(), workspace.id, master_key).with_previous_keys(previous);
     Ok(Opened {
         store,
         workspace,
         vault,
+        master_key_path: path,
     })
 }
 

@@ -142,6 +142,25 @@ impl Workers {
             users = summary.users_total,
             "directory sync imported"
         );
+        // Tenants connected with an app of their own (the panel's "Add an Entra ID tenant"):
+        // one failing does not stop the others or the round.
+        for name in operator.connections_with_own_app().await? {
+            if name == config.sync.connection {
+                continue;
+            }
+            match operator.import(&name, ImportMode::Delta, &NoProgress).await {
+                Ok(s) => tracing::info!(
+                    connection = %name,
+                    users_new = s.users_created,
+                    users_changed = s.users_updated,
+                    users = s.users_total,
+                    "directory sync imported"
+                ),
+                Err(e) => {
+                    tracing::warn!(connection = %name, error = %e.log_text(), "directory sync of a connection failed; retried next round")
+                }
+            }
+        }
         let provisioner = self.app.provisioner(&caller).ok_or(AppError::Forbidden {
             needed: "provisioning",
         })?;

@@ -141,9 +141,14 @@ EventAction, "event action" {
     AdminSignedIn => "admin.signed_in",
     AdminSignInRefused => "admin.sign_in_refused",
     AdminSignedOut => "admin.signed_out",
+    AdminUpdated => "admin.updated",
+    AdminDisabled => "admin.disabled",
+    AdminEnabled => "admin.enabled",
     CliLoginApproved => "cli_login.approved",
     TokenCreated => "token.created",
     TokenRevoked => "token.revoked",
+    MasterKeyRotated => "vault.master_key_rotated",
+    ConnectionAdded => "connection.added",
     // SCIM (RFC 7644) writes pushed by an identity provider, one per request that changed
     // something; `disabled` and `deleted` also mark the user for deprovisioning.
     ScimUserCreated => "scim_user.created",

@@ -162,6 +162,114 @@ impl Owner<'_> {
             .await
     }
 
+    /// The workspace's admin `id`, or not found (an id of another workspace is not found too).
+    async fn account(&self, id: AdminId) -> Result<behalf_store::AdminAccount, AppError> {
+        let account = self.app.store().get_admin(id).await?;
+        if account.admin.workspace_id != self.app.workspace().id {
+            return Err(AppError::NotFound {
+                what: "admin",
+                key: id.to_string(),
+            });
+        }
+        Ok(account)
+    }
+
+    /// Refuses to leave the workspace without an enabled owner: `account` is about to stop
+    /// being one (demoted, disabled).
+    async fn keep_an_owner(&self, account: &behalf_store::AdminAccount) -> Result<(), AppError> {
+        if account.admin.role == Role::Owner
+            && !account.disabled
+            && self
+                .app
+                .store()
+                .count_owners(self.app.workspace().id)
+                .await?
+                <= 1
+        {
+            return Err(AppError::Conflict(
+                "this is the workspace's last enabled owner: make another admin an owner first"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Changes an admin's role and whether they may edit users. Takes effect on their next
+    /// request (sessions and tokens read the role each time).
+    pub async fn update_admin(
+        &self,
+        id: AdminId,
+        role: Role,
+        can_edit_users: bool,
+    ) -> Result<AdminView, AppError> {
+        let account = self.account(id).await?;
+        if role != Role::Owner {
+            self.keep_an_owner(&account).await?;
+        }
+        let workspace = self.app.workspace().id;
+        self.app
+            .store()
+            .set_admin_role(workspace, id, role, can_edit_users)
+            .await?;
+        self.app
+            .audit(
+                self.actor(),
+                EventAction::AdminUpdated,
+                Outcome::Success,
+                EventDetail::default()
+                    .with("email", &account.admin.username)
+                    .with("role", role)
+                    .with("can_edit_users", can_edit_users)
+                    .with("previous_role", account.admin.role),
+            )
+            .await?;
+        self.admin_view(id).await
+    }
+
+    /// Disables an admin (their sessions and tokens are refused until they are enabled again)
+    /// or enables them again. The last enabled owner cannot be disabled.
+    pub async fn set_admin_disabled(
+        &self,
+        id: AdminId,
+        disabled: bool,
+    ) -> Result<AdminView, AppError> {
+        let account = self.account(id).await?;
+        if disabled {
+            self.keep_an_owner(&account).await?;
+        }
+        let workspace = self.app.workspace().id;
+        self.app
+            .store()
+            .set_admin_disabled(workspace, id, disabled)
+            .await?;
+        self.app
+            .audit(
+                self.actor(),
+                if disabled {
+                    EventAction::AdminDisabled
+                } else {
+                    EventAction::AdminEnabled
+                },
+                Outcome::Success,
+                EventDetail::default().with("email", &account.admin.username),
+            )
+            .await?;
+        self.admin_view(id).await
+    }
+
+    async fn admin_view(&self, id: AdminId) -> Result<AdminView, AppError> {
+        let a = self.account(id).await?;
+        Ok(AdminView {
+            id: a.admin.id,
+            email: a.admin.username,
+            role: a.admin.role,
+            can_edit_users: a.admin.can_edit_users,
+            disabled: a.disabled,
+            has_password: a.has_password,
+            created_at: a.admin.created_at,
+        })
+    }
+
     /// Creates an API token for the admin `email` (shown once). `expires_in`: None never expires.
     pub async fn create_token(
         &self,

@@ -10,3 +10,4 @@ pub mod scim;
 pub mod scim_tokens;
 pub mod tap;
 pub mod users;
+pub mod vault;

@@ -232,3 +232,117 @@ pub async fn revoke_token(
     owner.revoke_token(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateAdminRequest {
+    /// `owner`, `admin` or `viewer` (default: unchanged).
+    pub role: Option<String>,
+    /// Default: unchanged.
+    pub can_edit_users: Option<bool>,
+    /// Disable (their sessions and tokens are refused) or enable again. Default: unchanged.
+    pub disabled: Option<bool>,
+}
+
+/// Changes an admin's role or edit-users, or disables or enables them (never the last owner).
+#[utoipa::path(patch, path = "/api/v1/admins/{id}", tag = "admins", params(("id" = String, Path)),
+    request_body = UpdateAdminRequest,
+    responses((status = 200, body = AdminEntryDto), (status = 403), (status = 404), (status = 409)), security(("bearer" = []), ("session" = [])))]
+pub async fn update_admin(
+    State(state): State<ServerState>,
+    IsOwner(auth): IsOwner,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<UpdateAdminRequest>, JsonRejection>,
+) -> Result<Json<AdminEntryDto>, ApiError> {
+    let owner = super::owner(&state, &auth)?;
+    let id: AdminId = parse_id("id", &id?.0)?;
+    let Json(body) = body?;
+    let current = owner
+        .list_admins()
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| behalf_app::AppError::NotFound {
+            what: "admin",
+            key: id.to_string(),
+        })?;
+    let mut view = current.clone();
+    let role: Option<Role> = parse_opt("role", body.role.as_deref())?;
+    if role.is_some() || body.can_edit_users.is_some() {
+        view = owner
+            .update_admin(
+                id,
+                role.unwrap_or(current.role),
+                body.can_edit_users.unwrap_or(current.can_edit_users),
+            )
+            .await?;
+    }
+    if let Some(disabled) = body.disabled
+        && disabled != current.disabled
+    {
+        view = owner.set_admin_disabled(id, disabled).await?;
+    }
+    Ok(Json(AdminEntryDto {
+        id: view.id.to_string(),
+        email: view.email,
+        role: view.role.to_string(),
+        can_edit_users: view.can_edit_users,
+        disabled: view.disabled,
+        has_password: view.has_password,
+        created_at: format_millis(view.created_at),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VaultDto {
+    /// The master key's public id (`mk1-…`), never the key.
+    pub master_key_id: String,
+    pub key_file: String,
+    /// Sealed rows by the master key id that wraps them.
+    pub rows_by_key: std::collections::BTreeMap<String, i64>,
+    /// A rotation began and did not finish: run it again.
+    pub rotation_pending: bool,
+}
+
+/// The vault's master key: its id, its file, which key wraps how many sealed rows.
+#[utoipa::path(get, path = "/api/v1/vault", tag = "admins",
+    responses((status = 200, body = VaultDto), (status = 403)), security(("bearer" = []), ("session" = [])))]
+pub async fn vault_status(
+    State(state): State<ServerState>,
+    IsOwner(auth): IsOwner,
+) -> Result<Json<VaultDto>, ApiError> {
+    let owner = super::owner(&state, &auth)?;
+    let status = owner.reader().vault_status().await?;
+    Ok(Json(VaultDto {
+        master_key_id: status.master_key_id,
+        key_file: status.key_file,
+        rows_by_key: status.usage.into_iter().collect(),
+        rotation_pending: status.rotation_pending,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedDto {
+    pub old_key_id: String,
+    pub new_key_id: String,
+    /// Data keys re-wrapped with the new master key.
+    pub rewrapped: u64,
+    /// The file that now holds the new key (back it up: the old key opens nothing any more).
+    pub key_file: String,
+}
+
+/// Rotates the master key: a new key wraps every sealed row and replaces the key file.
+#[utoipa::path(post, path = "/api/v1/vault/rotate", tag = "admins",
+    responses((status = 200, body = RotatedDto), (status = 403), (status = 503)), security(("bearer" = []), ("session" = [])))]
+pub async fn rotate_master_key(
+    State(state): State<ServerState>,
+    IsOwner(auth): IsOwner,
+) -> Result<Json<RotatedDto>, ApiError> {
+    let owner = super::owner(&state, &auth)?;
+    let rotated = owner.rotate_master_key().await?;
+    Ok(Json(RotatedDto {
+        old_key_id: rotated.old_key_id,
+        new_key_id: rotated.new_key_id,
+        rewrapped: rotated.rewrapped,
+        key_file: rotated.key_file,
+    }))
+}

@@ -88,11 +88,11 @@ pub fn router() -> (axum::Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reports::report))
         .routes(routes!(reports::audit))
         .routes(routes!(reports::doctor))
-        .routes(routes!(directory::list))
+        .routes(routes!(directory::list, directory::create))
         .routes(routes!(directory::test))
         .routes(routes!(directory::import))
         .routes(routes!(admins::list_admins, admins::create_admin))
-        .routes(routes!(admins::delete_admin))
+        .routes(routes!(admins::delete_admin, admins::update_admin))
         .routes(routes!(admins::list_tokens, admins::create_token))
         .routes(routes!(admins::revoke_token))
         .routes(routes!(
@@ -100,6 +100,8 @@ pub fn router() -> (axum::Router<ServerState>, utoipa::openapi::OpenApi) {
             scim_tokens::create_scim_token
         ))
         .routes(routes!(scim_tokens::revoke_scim_token))
+        .routes(routes!(admins::vault_status))
+        .routes(routes!(admins::rotate_master_key))
         .split_for_parts()
 }
 
