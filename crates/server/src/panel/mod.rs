@@ -9,11 +9,14 @@
 //! token (a form field or the `x-csrf-token` header htmx sends) before the handler runs.
 
 mod assets;
+mod directory;
 mod form;
 mod jobs;
 mod layout;
 mod login;
 mod progress;
+mod reports;
+mod settings;
 mod user;
 mod users;
 
@@ -47,6 +50,19 @@ pub fn router() -> Router<ServerState> {
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/jobs/{id}/failures.csv", get(jobs::failures))
+        .route("/directory", get(directory::show))
+        .route("/directory/import", post(directory::import))
+        .route("/directory/test", post(directory::test))
+        .route("/directory/connections", post(directory::add))
+        .route("/reports", get(reports::show))
+        .route("/reports/report.csv", get(reports::csv))
+        .route("/reports/audit", get(reports::audit))
+        .route("/settings", get(settings::show))
+        .route("/settings/admins", post(settings::invite))
+        .route("/settings/admins/{id}", post(settings::change_admin))
+        .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
+        .route("/settings/vault/rotate", post(settings::rotate))
         .route("/panel/progress", get(progress::fragment))
         .route("/panel/progress/dismiss", post(progress::dismiss))
         .route("/static/{file}", get(assets::serve))
