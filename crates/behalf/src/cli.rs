@@ -82,6 +82,8 @@ pub enum Command {
     Token(crate::cmd::token::TokenArgs),
     /// Bearer tokens for `/scim/v2`, one SCIM connection each (Entra ID provisioning).
     ScimToken(crate::cmd::scim_token::ScimTokenArgs),
+    /// The vault's master key: rotate it.
+    Vault(crate::cmd::vault::VaultArgs),
 }
 
 #[derive(Debug, Args)]

@@ -31,10 +31,13 @@ pub struct Rotated {
 
 fn vault_error(e: VaultError) -> AppError {
     match e {
-        // The file cannot be written (a read-only secret mount, say): the person can act on it.
-        VaultError::MasterKeyFile { .. } | VaultError::MasterKey(_) => {
-            AppError::NotConfigured(e.to_string())
-        }
+        // The file cannot be written (a read-only secret mount, say), or this instance was
+        // started with another key than the rows': the person can act on either. The messages
+        // name key ids and files, never key material.
+        VaultError::MasterKeyFile { .. }
+        | VaultError::MasterKey(_)
+        | VaultError::UnknownMasterKey { .. }
+        | VaultError::Unseal { .. } => AppError::NotConfigured(e.to_string()),
         other => AppError::internal(other),
     }
 }

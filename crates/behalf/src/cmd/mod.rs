@@ -12,6 +12,7 @@ pub mod scim_token;
 mod serve;
 pub mod tap;
 pub mod token;
+pub mod vault;
 
 use std::process::ExitCode;
 
@@ -48,5 +49,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(args) => admin::run(config, args).await,
         Command::Token(args) => token::run(config, args).await,
         Command::ScimToken(args) => scim_token::run(config, args).await,
+        Command::Vault(args) => vault::run(config, args).await,
     }
 }

@@ -69,6 +69,7 @@ fn name(command: &Command) -> &'static str {
         Command::Admin(_) => "admin",
         Command::Token(_) => "token",
         Command::ScimToken(_) => "scim-token",
+        Command::Vault(_) => "vault",
     }
 }
 
