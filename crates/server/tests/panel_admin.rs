@@ -914,3 +914,74 @@ async fn doctor_findings_are_shown_with_how_to_fix_them() {
     server.stop().await;
     sandbox.shutdown().await;
 }
+
+/// A self-signed RSA certificate with its private key: the sandbox's test fixture.
+const APP_PEM: &str = include_str!("../../sandbox/tests/fixtures/app-certificate.pem");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_connected_with_a_certificate_answers_with_it() {
+    let mut config = SandboxConfig {
+        users: 4,
+        ..SandboxConfig::default()
+    };
+    let certificate = &APP_PEM[..APP_PEM.find("-----BEGIN PRIVATE KEY-----").unwrap()];
+    // The first app is the provisioning app; it gets the certificate's public half.
+    config.apps[0].certificates.push(certificate.to_owned());
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let server = server_at(&sandbox, false).await;
+    let (owner, _viewer) = viewer_and_owner(&server).await;
+    let tenant = sandbox.tenant_id().to_string();
+    let client_id = sandbox.client_id().to_string();
+    let page = post_ok(
+        &server,
+        &owner,
+        "/directory/connections",
+        &[
+            ("name", "fabrikam"),
+            ("tenant_id", &tenant),
+            ("client_id", &client_id),
+            ("credential", "certificate"),
+            ("certificate", APP_PEM),
+        ],
+    )
+    .await;
+    assert!(page.contains("Connected fabrikam"), "{page}");
+    let tested = post_ok(
+        &server,
+        &owner,
+        "/directory/test",
+        &[("connection", "fabrikam")],
+    )
+    .await;
+    assert!(tested.contains("fabrikam answers"), "{tested}");
+    let key = &APP_PEM[APP_PEM.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
+    let key_line = key.lines().nth(1).unwrap();
+    assert!(
+        !data_dir_bytes(&server)
+            .windows(key_line.len())
+            .any(|w| w == key_line.as_bytes()),
+        "the private key is nowhere in the database in clear"
+    );
+
+    // Not a certificate: said, nothing saved.
+    let bad = post_ok(
+        &server,
+        &owner,
+        "/directory/connections",
+        &[
+            ("name", "broken"),
+            ("tenant_id", &tenant),
+            ("client_id", &client_id),
+            ("credential", "certificate"),
+            ("certificate", "-----BEGIN NOTHING-----"),
+        ],
+    )
+    .await;
+    assert!(
+        bad.contains("role=\"alert\"") && bad.contains("certificate"),
+        "{bad}"
+    );
+    assert!(!bad.contains("data-connection=\"broken\""));
+    server.stop().await;
+    sandbox.shutdown().await;
+}
