@@ -23,12 +23,11 @@ use subtle::ConstantTimeEq as _;
 
 pub use accounts::{AdminView, TokenView};
 pub(crate) use limiter::SignInLimiter;
-pub(crate) use secrets::{SCIM_TOKEN_PREFIX, hex, random_secret};
 use secrets::{
     CSRF_PREFIX, DEVICE_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SIGN_IN_LINK_PREFIX, TOKEN_PREFIX,
-    check_email, check_password_rules, decoy_hash, hash_password, user_code,
-    verify_password,
+    check_email, check_password_rules, decoy_hash, hash_password, user_code, verify_password,
 };
+pub(crate) use secrets::{SCIM_TOKEN_PREFIX, hex, random_secret};
 
 use crate::access::Reach;
 use crate::{App, AppError, Caller, Reader};
