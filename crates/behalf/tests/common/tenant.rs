@@ -17,11 +17,16 @@ pub struct Tenant {
 }
 impl Tenant {
     pub async fn start(users: usize, knobs: Knobs) -> Tenant {
-        let config = SandboxConfig {
+        Tenant::start_with(SandboxConfig {
             users,
             knobs,
             ..SandboxConfig::default()
-        };
+        })
+        .await
+    }
+
+    /// A tenant seeded as `config` says (groups, seed, …).
+    pub async fn start_with(config: SandboxConfig) -> Tenant {
         let sandbox = Sandbox::start(config).await.expect("sandbox starts");
         Tenant {
             sandbox,
