@@ -51,12 +51,7 @@ async fn an_invited_admin_sets_their_password_through_the_setup_link() {
     );
     browser.screenshot("setup").await;
     password.send_keys(PASSWORD).await.unwrap();
-    browser
-        .wait_for("button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("button[type=submit]").await;
     let heading = browser
         .eventually("the setup to be done", async |b| {
             let h1 = b.text_of("h1").await;
@@ -89,12 +84,7 @@ async fn an_invited_admin_sets_their_password_through_the_setup_link() {
         .send_keys("another password entirely")
         .await
         .unwrap();
-    browser
-        .wait_for("button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("button[type=submit]").await;
     browser
         .eventually("the used link to be refused", async |b| {
             (b.text_of("h1").await == "That did not work").then_some(())
@@ -220,13 +210,10 @@ async fn rows(browser: &Browser) -> Vec<(String, String)> {
 async fn tick(browser: &Browser, ids: &[String]) {
     for id in ids {
         browser
-            .wait_for(&format!(
+            .click(&format!(
                 "tr[data-user-id=\"{id}\"] input[type=checkbox][name=user][value=\"{id}\"]"
             ))
-            .await
-            .click()
-            .await
-            .unwrap();
+            .await;
     }
 }
 
@@ -262,11 +249,8 @@ async fn provision(browser: &Browser, ids: &[String]) -> String {
         "the action bar counts the selection: {count}"
     );
     browser
-        .wait_for("#actions button[name=action][value=provision]")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("#actions button[name=action][value=provision]")
+        .await;
     browser
         .eventually("provisioning to open its job page", async |b| {
             let path = b.current_path().await;
@@ -365,11 +349,8 @@ async fn an_admin_provisions_fifty_users_and_a_viewer_may_not() {
     // Filter to enabled users, select 50 of them, provision.
     browser.goto(&panel.url("/users")).await;
     browser
-        .wait_for("form#filters select#f-enabled option[value=yes]")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("form#filters select#f-enabled option[value=yes]")
+        .await;
     let enabled = browser
         .eventually("the filter to apply", async |b| {
             let path = b.current_path().await;
@@ -400,12 +381,7 @@ async fn an_admin_provisions_fifty_users_and_a_viewer_may_not() {
     // The user's passkeys tab shows the passkey just registered at "Microsoft".
     let (user_id, user_upn) = enabled[3].clone();
     browser.goto(&panel.url(&format!("/users/{user_id}"))).await;
-    browser
-        .wait_for("a#tab-passkeys")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("a#tab-passkeys").await;
     let passkey = browser
         .eventually("the passkeys tab", async |b| {
             let row = b
@@ -435,11 +411,8 @@ async fn an_admin_provisions_fifty_users_and_a_viewer_may_not() {
     browser.goto(&panel.url("/users")).await;
     tick(&browser, std::slice::from_ref(&user_id)).await;
     browser
-        .wait_for("#actions button[name=action][value=tap]")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("#actions button[name=action][value=tap]")
+        .await;
     let pass = browser.text_of("dialog#tap-dialog[open] #tap-value").await;
     assert!(pass.trim().len() >= 8, "a pass in the dialog: {pass:?}");
     browser.screenshot("tap-dialog").await;
@@ -507,12 +480,7 @@ async fn an_admin_provisions_fifty_users_and_a_viewer_may_not() {
         .send_keys(PASSWORD)
         .await
         .unwrap();
-    browser
-        .wait_for("button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("button[type=submit]").await;
     browser
         .eventually("the viewer's setup", async |b| {
             (b.text_of("h1").await == "Done").then_some(())
@@ -531,12 +499,7 @@ async fn an_admin_provisions_fifty_users_and_a_viewer_may_not() {
         .send_keys("not the viewer's password")
         .await
         .unwrap();
-    browser
-        .wait_for("form#login button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("form#login button[type=submit]").await;
     let refusal = browser.text_of("[role=alert]").await;
     assert!(!refusal.is_empty(), "a failed sign-in says so");
     browser.screenshot("sign-in-failed").await;
@@ -558,12 +521,7 @@ async fn an_admin_provisions_fifty_users_and_a_viewer_may_not() {
         .send_keys(PASSWORD)
         .await
         .unwrap();
-    browser
-        .wait_for("form#login button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("form#login button[type=submit]").await;
     browser
         .eventually("the viewer's users page", async |b| {
             (b.current_path().await == "/users" && b.has("table#users-table").await).then_some(())
@@ -629,5 +587,177 @@ async fn an_admin_provisions_fifty_users_and_a_viewer_may_not() {
     browser
         .assert_no_console_errors(&[("/login", 401), ("/users/actions", 403)])
         .await;
+    browser.quit().await;
+}
+
+/// The pages of the panel's navigation (path, the section's name in screenshots).
+const MAIN_PAGES: &[(&str, &str)] = &[
+    ("/users", "users"),
+    ("/jobs", "jobs"),
+    ("/directory", "directory"),
+    ("/reports", "reports"),
+    ("/reports/audit", "audit"),
+    ("/settings", "settings"),
+];
+
+/// The rest of the navigation, with data in it: import from the sandbox on the directory page,
+/// provision a few users, filter the provisioning report to one of them and download its CSV
+/// (its rows are that user's), the audit log, the settings page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_import_report_csv_audit_and_settings() {
+    let panel = Panel::start(60).await;
+    let mut browser = Browser::start().await;
+    sign_in_with_the_printed_link(&browser, &panel).await;
+
+    // Import now, from the directory page.
+    browser.goto(&panel.url("/directory")).await;
+    assert_frame(&browser).await;
+    let import = browser
+        .wait_for("#connections form.import button[data-action=import]")
+        .await;
+    assert!(browser.has("#doctor").await, "the doctor's findings");
+    browser.screenshot("directory").await;
+    // A full round, so the import has the tenant's users to count (serve imported them at
+    // start, and a delta round now would find nothing new).
+    if let Some(full) = browser
+        .all("#connections form.import select option[value=full]")
+        .await
+        .into_iter()
+        .next()
+    {
+        full.click().await.unwrap();
+    }
+    import.click().await.unwrap();
+    let imported = browser
+        .eventually("the import to finish", async |b| {
+            if b.has("#job-progress[data-state=done]").await {
+                return Some(None);
+            }
+            let flash = b.driver().find(By::Css("#flash")).await.ok()?;
+            let text = flash.text().await.ok()?;
+            (!text.trim().is_empty()).then_some(Some(text))
+        })
+        .await;
+    if let Some(flash) = imported {
+        assert!(
+            flash.contains("60 users"),
+            "the import's flash counts the tenant's 60 users: {flash}"
+        );
+    }
+    browser.screenshot("directory-imported").await;
+
+    // Three users get a passkey.
+    browser.goto(&panel.url("/users?enabled=yes")).await;
+    browser.wait_for("table#users-table").await;
+    let some: Vec<(String, String)> = rows(&browser).await.into_iter().take(3).collect();
+    let ids: Vec<String> = some.iter().map(|(id, _)| id.clone()).collect();
+    provision(&browser, &ids).await;
+    let (state, text) = progress_to_the_end(&browser).await;
+    assert_eq!(state, "done", "{text}");
+
+    // The report, filtered to one user and today; its CSV has the same filters.
+    let (_, upn) = &some[1];
+    browser.goto(&panel.url("/reports")).await;
+    assert_frame(&browser).await;
+    browser
+        .wait_for("form#report-filters input#report-user")
+        .await
+        .send_keys(upn)
+        .await
+        .unwrap();
+    browser.wait_for("input#report-rp").await;
+    for field in ["#report-from", "#report-to"] {
+        let kind = browser
+            .wait_for(&format!("input{field}"))
+            .await
+            .attr("type")
+            .await
+            .unwrap();
+        assert_eq!(kind.as_deref(), Some("date"), "{field}");
+    }
+    browser.click("button#report-apply").await;
+    let shown = browser
+        .eventually("the filtered report", async |b| {
+            b.current_path().await.contains("user=").then_some(())?;
+            let table = b.driver().find(By::Css("table#report-table")).await.ok()?;
+            table.text().await.ok()
+        })
+        .await;
+    assert!(shown.contains(upn.as_str()), "{shown}");
+    for (other_upn, _) in some.iter().filter(|(_, u)| u != upn).map(|(i, u)| (u, i)) {
+        assert!(
+            !shown.contains(other_upn.as_str()),
+            "the report is narrowed to {upn}: {shown}"
+        );
+    }
+    browser.screenshot("reports").await;
+    let href = browser
+        .wait_for("a#report-csv")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        href.contains("user="),
+        "the CSV link carries the filters: {href}"
+    );
+    let csv_response = fetch_as_browser(&panel, &browser, &href).await;
+    assert!(
+        csv_response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv_response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    browser.click("a#report-csv").await;
+    let file = browser.downloaded(".csv").await;
+    let mut reader = csv::Reader::from_path(&file).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(
+        !records.is_empty(),
+        "the CSV has the user's rows ({})",
+        file.display()
+    );
+    for record in &records {
+        assert!(
+            record.iter().any(|field| field.eq_ignore_ascii_case(upn)),
+            "every row of the CSV is {upn}'s: {headers:?} {record:?}"
+        );
+    }
+
+    // The audit log records the job, and the settings page has its four parts.
+    browser.goto(&panel.url("/reports/audit")).await;
+    let audit = browser.text_of("table#audit-table").await;
+    assert!(!audit.trim().is_empty());
+    assert_frame(&browser).await;
+    browser.screenshot("audit").await;
+    browser.goto(&panel.url("/settings")).await;
+    for part in ["#admins", "#tokens", "#vault", "#attestation"] {
+        browser.wait_for(part).await;
+    }
+    assert_frame(&browser).await;
+    assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
+    browser.screenshot("settings").await;
+
+    for (path, name) in MAIN_PAGES {
+        let response = fetch_as_browser(&panel, &browser, path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        assert_strict_csp(path, &response);
+        browser.goto(&panel.url(path)).await;
+        browser.wait_for("main h1").await;
+        assert_eq!(
+            browser.unlabelled_controls().await,
+            Vec::<String>::new(),
+            "{name}: every control labelled"
+        );
+    }
+    browser.assert_no_console_errors(&[]).await;
     browser.quit().await;
 }

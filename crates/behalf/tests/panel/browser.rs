@@ -270,6 +270,17 @@ impl Browser {
             .await
     }
 
+    /// Clicks the element matching `css`, waiting for it (and finding it again if the page
+    /// replaced it in between).
+    pub async fn click(&self, css: &str) {
+        let what = format!("`{css}` to be clicked on {}", self.current_path().await);
+        self.eventually(&what, async |b| {
+            let element = b.driver().find(By::Css(css)).await.ok()?;
+            element.click().await.ok()
+        })
+        .await;
+    }
+
     /// Every element matching `css` now (no waiting).
     pub async fn all(&self, css: &str) -> Vec<WebElement> {
         self.driver()
@@ -317,9 +328,15 @@ impl Browser {
             .clone()
     }
 
-    /// Text of the element matching `css`, waiting for it.
+    /// Text of the element matching `css`, waiting for it. Found and read again if the page
+    /// replaced it in between (a navigation, an htmx swap: a stale element).
     pub async fn text_of(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.unwrap()
+        let what = format!("the text of `{css}` on {}", self.current_path().await);
+        self.eventually(&what, async |b| {
+            let element = b.driver().find(By::Css(css)).await.ok()?;
+            element.text().await.ok()
+        })
+        .await
     }
 
     /// Presses Tab until the focus has gone once round the page (at most `limit` times) and
