@@ -187,12 +187,6 @@ impl Attribute {
             .iter()
             .find(|a| a.name.eq_ignore_ascii_case(name))
     }
-
-    /// Whether string values compare with case (RFC 7643 §2.2 `caseExact`): references and
-    /// binaries are case-exact unless the schema says otherwise only through `caseExact` itself.
-    pub fn compares_with_case(&self) -> bool {
-        self.case_exact
-    }
 }
 
 /// One schema resource (RFC 7643 §7) as the JSON file holds it.
@@ -231,7 +225,8 @@ struct Registry {
     enterprise: Schema,
     group: Schema,
     common: Schema,
-    /// The served files, as written (the order of the members and every `caseExact` kept).
+    /// The served files as written, so every characteristic the file states (each `caseExact`
+    /// included) is served; re-serialising the parsed `Attribute`s would add defaults.
     files: [(&'static str, Value); 3],
 }
 
