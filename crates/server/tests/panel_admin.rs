@@ -614,6 +614,31 @@ async fn rotating_the_master_key_in_the_panel_keeps_secrets_and_retires_the_old_
         .to_owned();
     let key_file = server.app.config().data_dir.join("master.key");
     let old_key = std::fs::read(&key_file).unwrap();
+    // Another workspace of the same database is sealed by the same key file.
+    let mut other_config = server.app.config().clone();
+    other_config.workspace = "other".into();
+    let other = behalf_app::App::open(other_config.clone(), behalf_app::AppOptions::default())
+        .await
+        .unwrap();
+    let local = behalf_app::Caller::Local {
+        actor: "test".into(),
+    };
+    let other_owner = other.owner(&local).unwrap();
+    other_owner
+        .create_admin(
+            "o@other.test",
+            Role::Owner,
+            false,
+            Some(&behalf_domain::Secret::new(common::PASSWORD)),
+        )
+        .await
+        .unwrap();
+    let other_token = other_owner
+        .create_token("o@other.test", "t", TokenScope::Read, None)
+        .await
+        .unwrap()
+        .token;
+    other.close().await;
 
     let ask = post_ok(&server, &owner, "/settings/vault/rotate", &[]).await;
     assert!(ask.contains("Rotate the master key?") && ask.contains("id=\"confirm\""));
@@ -695,6 +720,13 @@ async fn rotating_the_master_key_in_the_panel_keeps_secrets_and_retires_the_old_
     .await
     .unwrap();
     assert!(restarted.token(&token).await.unwrap().is_some());
+    let other = behalf_app::App::open(other_config, behalf_app::AppOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        other.token(other_token.expose()).await.unwrap().is_some(),
+        "the other workspace's rows were re-wrapped too"
+    );
     let audit = get(&server, &owner.cookie, "/reports/audit?kind=settings").await;
     assert!(audit.contains("vault.master_key_rotated"));
     server.stop().await;

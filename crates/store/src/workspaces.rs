@@ -30,4 +30,13 @@ impl Store {
             .await?;
         workspace_from(&row)
     }
+
+    /// Every workspace of the database, by name. One master key file serves them all, so a
+    /// key rotation goes through each.
+    pub async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM workspaces ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(workspace_from).collect()
+    }
 }

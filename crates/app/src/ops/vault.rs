@@ -1,7 +1,7 @@
 //! The vault's master key: where it is, which key wraps how many rows, and its rotation.
 
 use behalf_domain::{EventAction, EventDetail, Outcome};
-use behalf_vault::{MasterKey, VaultError};
+use behalf_vault::{MasterKey, Vault, VaultError};
 use serde::Serialize;
 
 use crate::{AppError, Owner, Reader};
@@ -24,7 +24,7 @@ pub struct VaultStatus {
 pub struct Rotated {
     pub old_key_id: String,
     pub new_key_id: String,
-    /// Data keys re-wrapped with the new key.
+    /// Data keys re-wrapped with the new key, in every workspace of the database.
     pub rewrapped: u64,
     pub key_file: String,
 }
@@ -73,6 +73,8 @@ impl Owner<'_> {
         let path = self.app.inner.opened.master_key_path.clone();
         let pending = MasterKey::pending_path(&path);
         let old_key_id = vault.master_key_id();
+        // The key the file holds now: other workspaces of the database are sealed by it too.
+        let old = MasterKey::load(&path).map_err(vault_error)?;
         let new = if pending.exists() {
             MasterKey::load(&pending).map_err(vault_error)?
         } else {
@@ -88,6 +90,18 @@ impl Owner<'_> {
             } else {
                 vault.rotate_to(new.clone()).await.map_err(vault_error)?
             };
+            let mut report = report;
+            // One key file serves every workspace of the database: their rows are re-wrapped
+            // too before the file changes, or they would be sealed by a key nobody has.
+            let store = self.app.store();
+            for workspace in store.list_workspaces().await? {
+                if workspace.id == self.app.workspace().id {
+                    continue;
+                }
+                let other = Vault::new(store.clone(), workspace.id, new.clone())
+                    .with_previous_keys(vec![old.clone()]);
+                report.rewrapped += other.rotate().await.map_err(vault_error)?.rewrapped;
+            }
             MasterKey::replace_file(&pending, &path).map_err(vault_error)?;
             Ok::<_, AppError>(report)
         }
