@@ -35,6 +35,7 @@ fn rp_error(error: GraphError) -> RpError {
             .message()
             .map_or_else(|| error.to_string(), str::to_owned),
         request_id: error.request_id().map(str::to_owned),
+        retry_after: error.retry_after(),
     }
 }
 
@@ -45,8 +46,10 @@ impl RelyingParty for MicrosoftGraph {
     }
 
     async fn creation_options(&self, user: &str) -> Result<String, RpError> {
+        // A Retry-After comes back to the engine, which keeps it with the item (issue 18).
         let options = self
             .client
+            .deferring()
             .fido2_creation_options(user, self.challenge_timeout_minutes)
             .await
             .map_err(rp_error)?;
@@ -61,6 +64,7 @@ impl RelyingParty for MicrosoftGraph {
     ) -> Result<RegisteredMethod, RpError> {
         let method = self
             .client
+            .deferring()
             .register_fido2_method(user, display_name, public_key_credential)
             .await
             .map_err(rp_error)?;

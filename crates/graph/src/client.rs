@@ -155,6 +155,9 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     inner: Arc<Inner>,
+    /// A 429 or 503 carrying `Retry-After` comes back to the caller at once instead of being
+    /// waited out here (see [`GraphClient::deferring`]).
+    defer: bool,
 }
 
 /// A successful answer.
@@ -200,7 +203,21 @@ impl GraphClient {
                 retry: settings.retry,
                 page_size: settings.page_size.clamp(1, 999),
             }),
+            defer: false,
         })
+    }
+
+    /// The same client (token cache and pacer shared), except that a 429 or a 503 with a
+    /// `Retry-After` is returned at once as the error, its [`GraphError::retry_after`] set,
+    /// instead of being waited out and retried here: for a caller that keeps the time with its
+    /// own work (the provisioning engine stores it with the item, so that the wait outlives the
+    /// process and the worker goes on with other items meanwhile). The caller must not send the
+    /// same request again before `retry_after` has passed.
+    pub fn deferring(&self) -> GraphClient {
+        GraphClient {
+            inner: self.inner.clone(),
+            defer: true,
+        }
     }
 
     pub fn api_version(&self) -> ApiVersion {
@@ -368,6 +385,9 @@ impl GraphClient {
                 }
             };
             if !retryable || attempt >= inner.retry.max_attempts {
+                return Err(err);
+            }
+            if self.defer && retry_after.is_some() && matches!(status, 429 | 503) {
                 return Err(err);
             }
             let d = inner.retry.delay(attempt, retry_after);

@@ -33,6 +33,10 @@ pub struct RpError {
     pub code: Option<String>,
     pub message: String,
     pub request_id: Option<String>,
+    /// The RP asked not to be sent this call again before this long (a 429's or a 503's
+    /// `Retry-After`): the engine keeps the time with the item, so the next attempt, by this
+    /// process or the next one after a crash, does not come early.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl RpError {
@@ -43,6 +47,7 @@ impl RpError {
             code: None,
             message: message.into(),
             request_id: None,
+            retry_after: None,
         }
     }
 }

@@ -249,6 +249,30 @@ impl Store {
         Ok(())
     }
 
+    /// Gives back a lease the relying party asked to wait on (a 429's or 503's `Retry-After`):
+    /// the item is not claimable for `after_ms`, by any run — the time is kept with the item,
+    /// in `locked_until` with no holder, so a run started after a crash does not send the
+    /// request early either. The claim that led here does not count as an attempt: the RP
+    /// refused nothing, it asked for time.
+    pub async fn defer_item(
+        &self,
+        id: ItemId,
+        worker: &str,
+        after_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE provisioning_items SET locked_by = NULL, locked_until = $1, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+             WHERE id = $2 AND locked_by = $3",
+        )
+        .bind(now_millis().saturating_add(after_ms.max(0)))
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Extends every lease `worker` holds on the job's unfinished items, so that a worker
     /// waiting on a slow or throttled relying party keeps what it is working on. Returns how many.
     pub async fn renew_leases(
@@ -281,6 +305,23 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(job_from).collect()
+    }
+
+    /// How long until the first of the job's deferred items (see [`Store::defer_item`]) may be
+    /// claimed, in ms; `None` when none is waiting (or the job is no longer open).
+    pub async fn next_deferred_in(&self, job_id: JobId) -> Result<Option<i64>, StoreError> {
+        let now = now_millis();
+        let sql = format!(
+            "SELECT MIN(locked_until) FROM provisioning_items WHERE job_id = $1 AND state IN {OPEN_STATES} \
+             AND locked_by IS NULL AND locked_until >= $2 \
+             AND EXISTS (SELECT 1 FROM provisioning_jobs WHERE id = $1 AND state = 'open')"
+        );
+        let at: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(job_id.to_string())
+            .bind(now)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(at.map(|t| (t - now).max(0)))
     }
 
     /// Workers holding unexpired leases on a job's unfinished items.

@@ -291,6 +291,65 @@ each_backend!(
 );
 
 each_backend!(
+    an_item_deferred_by_a_retry_after_is_claimed_by_no_run_before_it,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        store
+            .upsert_users(ws.id, &[draft("d@c.com", Some("xd"), true)])
+            .await
+            .unwrap();
+        let users = store
+            .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
+            .await
+            .unwrap();
+        let job = store
+            .create_job(
+                ws.id,
+                MICROSOFT_RP_ID,
+                &serde_json::json!({}),
+                "test",
+                &users,
+            )
+            .await
+            .unwrap();
+        let item = store.claim_items(job.id, "w1", 1, 60_000).await.unwrap();
+        assert_eq!(store.next_deferred_in(job.id).await.unwrap(), None);
+        store.defer_item(item[0].id, "w1", 400).await.unwrap();
+        let deferred = std::time::Instant::now();
+        // Not claimable, by this worker or another (a run started after a crash).
+        assert!(
+            store
+                .claim_items(job.id, "w2", 1, 60_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let wait = store
+            .next_deferred_in(job.id)
+            .await
+            .unwrap()
+            .expect("waiting");
+        assert!((1..=400).contains(&wait), "{wait}");
+        let deadline = deferred + std::time::Duration::from_secs(10);
+        let again = loop {
+            let got = store.claim_items(job.id, "w2", 1, 60_000).await.unwrap();
+            if !got.is_empty() {
+                break got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never claimable again"
+            );
+            tokio::task::yield_now().await;
+        };
+        assert!(deferred.elapsed() >= std::time::Duration::from_millis(390));
+        // Asking for time is no failed attempt.
+        assert_eq!(again[0].attempts, 1);
+        assert_eq!(store.next_deferred_in(job.id).await.unwrap(), None);
+    }
+);
+
+each_backend!(
     job_items_are_leased_to_one_worker_at_a_time,
     |store: TestStore| async move {
         let ws = store.ensure_workspace("default").await.unwrap();

@@ -263,7 +263,17 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 return Ok(());
             }
             let Some(claim) = self.next_claim(job_id, lease_ms, claims).await? else {
-                return Ok(());
+                // Nothing claimable now; items the RP asked to wait on may become so.
+                let Some(wait_ms) = inner.store.next_deferred_in(job_id).await? else {
+                    return Ok(());
+                };
+                let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0) + 1);
+                let mut stop = stop.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => {}
+                }
+                continue;
             };
             let step = self.step(&claim).await?;
             let Claim { item, user, .. } = claim;
@@ -291,6 +301,14 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                         other => other?,
                     }
                     report(progress, &user, finish.state, &outcome);
+                }
+                Step::Later { why, after } => {
+                    tracing::debug!(user = %user.upn, %why, after_ms = after.as_millis() as u64, "item deferred as the relying party asked");
+                    let after_ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+                    inner
+                        .store
+                        .defer_item(item.id, &inner.options.worker_id, after_ms)
+                        .await?;
                 }
                 Step::Retry(why) => {
                     tracing::debug!(user = %user.upn, %why, "item will be retried");

@@ -59,6 +59,13 @@ pub(super) enum Step {
     Done(Finish, Option<PasskeyId>),
     /// Not finished, nothing lost: give the lease back and try again later.
     Retry(String),
+    /// The RP asked not to be called again before `after` (a 429's or 503's `Retry-After`):
+    /// give the lease back at once with the next attempt's time kept with the item, so the
+    /// worker goes on with other items and no run, this one or the next, comes early.
+    Later {
+        why: String,
+        after: Duration,
+    },
 }
 
 pub(super) fn registered_finish(
@@ -97,7 +104,7 @@ pub(super) fn retry_backoff(attempts: i64) -> Duration {
 
 pub(super) fn rp_refusal(context: &str, error: &RpError) -> Step {
     match error.kind {
-        RpErrorKind::Unavailable => Step::Retry(format!("{context}: {error}")),
+        RpErrorKind::Unavailable => Step::unavailable(format!("{context}: {error}"), error),
         RpErrorKind::OwnAccount => Step::Done(
             Finish::skipped(
                 "the signed-in admin's own account cannot be provisioned on its behalf",
@@ -113,6 +120,14 @@ pub(super) fn rp_refusal(context: &str, error: &RpError) -> Step {
 }
 
 impl Step {
+    /// No usable answer: try again later, no earlier than the RP asked.
+    pub(super) fn unavailable(why: String, error: &RpError) -> Step {
+        match error.retry_after {
+            Some(after) => Step::Later { why, after },
+            None => Step::Retry(why),
+        }
+    }
+
     pub(super) fn with_passkey(self, passkey_id: PasskeyId) -> Step {
         match self {
             Step::Done(finish, _) => Step::Done(finish, Some(passkey_id)),

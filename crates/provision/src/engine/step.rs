@@ -131,7 +131,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
             )),
             Err(e) if e.kind == RpErrorKind::Unavailable => {
                 // Unknown whether it landed: the next pass reconciles by listing.
-                Ok(Step::Retry(e.to_string()))
+                Ok(Step::unavailable(e.to_string(), &e))
             }
             Err(e) => {
                 // A refusal can follow an earlier attempt of the same POST that did land (a 5xx
@@ -186,7 +186,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
         let methods = match inner.rp.list(rp_user).await {
             Ok(methods) => methods,
             Err(e) if e.kind == RpErrorKind::Unavailable => {
-                return Ok(Some(Step::Retry(e.to_string())));
+                return Ok(Some(Step::unavailable(e.to_string(), &e)));
             }
             Err(e) => {
                 return Ok(Some(
