@@ -13,11 +13,23 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(f) = parse_filter(text) {
         let printed = f.to_string();
-        assert_eq!(parse_filter(&printed).as_ref(), Ok(&f), "{text:?} printed as {printed:?}");
-        let _ = matches(&f, &serde_json::json!({"userName": "a", "emails": [{"value": "b"}]}), ResourceKind::User);
+        assert_eq!(
+            parse_filter(&printed).as_ref(),
+            Ok(&f),
+            "{text:?} printed as {printed:?}"
+        );
+        let _ = matches(
+            &f,
+            &serde_json::json!({"userName": "a", "emails": [{"value": "b"}]}),
+            ResourceKind::User,
+        );
     }
     if let Ok(p) = parse_path(text) {
         let printed = p.to_string();
-        assert_eq!(parse_path(&printed).as_ref(), Ok(&p), "{text:?} printed as {printed:?}");
+        assert_eq!(
+            parse_path(&printed).as_ref(),
+            Ok(&p),
+            "{text:?} printed as {printed:?}"
+        );
     }
 });
