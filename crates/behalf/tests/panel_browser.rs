@@ -407,8 +407,12 @@ async fn an_admin_provisions_fifty_users_and_a_viewer_may_not() {
     }
     browser.screenshot("user-passkeys").await;
 
-    // A Temporary Access Pass for one user: shown once, in a dialog.
+    // A Temporary Access Pass for one user: shown once, in a dialog. The ended job's bar
+    // stays at the top of other pages until dismissed.
     browser.goto(&panel.url("/users")).await;
+    browser
+        .wait_for("#job-progress[data-state=done] progress#job-progress-bar")
+        .await;
     tick(&browser, std::slice::from_ref(&user_id)).await;
     browser
         .click("#actions button[name=action][value=tap]")
