@@ -13,10 +13,11 @@
 //! BEHALF_E2E_SCIM_USERS=10000 BEHALF_E2E_SCIM_GROUPS=200 cargo nextest run -p behalf --test scim_e2e
 //! ```
 //!
-//! (100 disabled + 100 deleted). Measured on the project machine (2 vCPU), debug build, 1 December
-//! 2026: 79 s end to end; the initial cycle (10,000 users, 200 groups, 19,478 memberships, 20,694
-//! requests) 27 s, the 9,375 enabled users' passkeys registered 43 s after it, the incremental
-//! cycle 0.5 s. The default size runs in about 4 s.
+//! (100 disabled + 100 deleted). Measured on the project machine (2 vCPU, shared with other
+//! builds), debug build, 1 December 2026 on `99e3735`: 65 s end to end; the initial cycle (10,000
+//! users, 200 groups, 19,478 memberships, 20,694 requests) 34 s, the 9,375 enabled users'
+//! passkeys registered 20 s after it, the incremental cycle 0.5 s. The default size runs in
+//! about 4 s.
 
 mod common;
 
