@@ -223,7 +223,7 @@ impl Owner<'_> {
                     .with("previous_role", account.admin.role),
             )
             .await?;
-        self.admin_view(id).await
+        self.admin(id).await
     }
 
     /// Disables an admin (their sessions and tokens are refused until they are enabled again)
@@ -254,10 +254,11 @@ impl Owner<'_> {
                 EventDetail::default().with("email", &account.admin.username),
             )
             .await?;
-        self.admin_view(id).await
+        self.admin(id).await
     }
 
-    async fn admin_view(&self, id: AdminId) -> Result<AdminView, AppError> {
+    /// The workspace's admin `id` as the admin list shows them.
+    pub async fn admin(&self, id: AdminId) -> Result<AdminView, AppError> {
         let a = self.account(id).await?;
         Ok(AdminView {
             id: a.admin.id,

@@ -256,15 +256,7 @@ pub async fn update_admin(
     let owner = super::owner(&state, &auth)?;
     let id: AdminId = parse_id("id", &id?.0)?;
     let Json(body) = body?;
-    let current = owner
-        .list_admins()
-        .await?
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| behalf_app::AppError::NotFound {
-            what: "admin",
-            key: id.to_string(),
-        })?;
+    let current = owner.admin(id).await?;
     let mut view = current.clone();
     let role: Option<Role> = parse_opt("role", body.role.as_deref())?;
     if role.is_some() || body.can_edit_users.is_some() {

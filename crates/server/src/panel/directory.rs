@@ -156,6 +156,29 @@ struct Outcome {
     form_certificate: bool,
 }
 
+impl Outcome {
+    fn said(flash: Vec<String>) -> Outcome {
+        Outcome {
+            flash,
+            ..Outcome::default()
+        }
+    }
+
+    fn failed(error: String) -> Outcome {
+        Outcome {
+            error: Some(error),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// The connection a form names.
+fn connection(data: &super::form::FormData) -> Result<String, PanelError> {
+    data.get("connection")
+        .map(str::to_owned)
+        .ok_or_else(|| behalf_app::AppError::invalid("connection", "which connection?").into())
+}
+
 async fn page(
     state: &ServerState,
     panel: &Panel,
@@ -250,9 +273,7 @@ pub async fn import(
 ) -> Result<Response, PanelError> {
     let PanelForm { panel, data } = form;
     let operator = operator(&state, &panel)?;
-    let Some(name) = data.get("connection").map(str::to_owned) else {
-        return Err(behalf_app::AppError::invalid("connection", "which connection?").into());
-    };
+    let name = connection(&data)?;
     let mode = match data.get("mode").unwrap_or("delta") {
         "full" => ImportMode::Full,
         "delta" => ImportMode::Delta,
@@ -265,14 +286,8 @@ pub async fn import(
         }
     };
     let outcome = match operator.import(&name, mode, &NoProgress).await {
-        Ok(summary) => Outcome {
-            flash: counts(&name, &summary),
-            ..Outcome::default()
-        },
-        Err(e) => Outcome {
-            error: Some(format!("The import of {name} failed: {e}")),
-            ..Outcome::default()
-        },
+        Ok(summary) => Outcome::said(counts(&name, &summary)),
+        Err(e) => Outcome::failed(format!("The import of {name} failed: {e}")),
     };
     page(&state, &panel, outcome).await
 }
@@ -284,16 +299,11 @@ pub async fn test(
 ) -> Result<Response, PanelError> {
     let PanelForm { panel, data } = form;
     let operator = operator(&state, &panel)?;
-    let Some(name) = data.get("connection").map(str::to_owned) else {
-        return Err(behalf_app::AppError::invalid("connection", "which connection?").into());
-    };
+    let name = connection(&data)?;
     let outcome = match operator.test_connection(&name).await {
-        Ok(permissions) if permissions.is_empty() => Outcome {
-            flash: vec![format!(
-                "{name} answers: Behalf got a token, but it carries no application permissions. Grant UserAuthenticationMethod.ReadWrite.All and User.Read.All (Application) and give admin consent."
-            )],
-            ..Outcome::default()
-        },
+        Ok(permissions) if permissions.is_empty() => Outcome::said(vec![format!(
+            "{name} answers: Behalf got a token, but it carries no application permissions. Grant UserAuthenticationMethod.ReadWrite.All and User.Read.All (Application) and give admin consent."
+        )]),
         Ok(permissions) => {
             let mut flash = vec![format!("{name} answers. The token may:")];
             flash.extend(permissions.iter().map(|p| permission_words(p)));
@@ -304,15 +314,9 @@ pub async fn test(
             if !provisions {
                 flash.push("Missing: UserAuthenticationMethod.ReadWrite.All — without it Graph refuses every passkey registration.".into());
             }
-            Outcome {
-                flash,
-                ..Outcome::default()
-            }
+            Outcome::said(flash)
         }
-        Err(e) => Outcome {
-            error: Some(format!("{name} does not answer: {e}")),
-            ..Outcome::default()
-        },
+        Err(e) => Outcome::failed(format!("{name} does not answer: {e}")),
     };
     page(&state, &panel, outcome).await
 }
@@ -344,14 +348,11 @@ pub async fn add(
         new.client_id.clone(),
     );
     let outcome = match operator.add_entra_connection(new).await {
-        Ok(view) => Outcome {
-            flash: vec![format!(
-                "Connected {} (tenant {}). Its credential is sealed in the vault. Choose \"Import now\" to bring its users in.",
-                view.name,
-                view.tenant_id.unwrap_or_default()
-            )],
-            ..Outcome::default()
-        },
+        Ok(view) => Outcome::said(vec![format!(
+            "Connected {} (tenant {}). Its credential is sealed in the vault. Choose \"Import now\" to bring its users in.",
+            view.name,
+            view.tenant_id.unwrap_or_default()
+        )]),
         Err(e) => Outcome {
             error: Some(format!("The tenant was not connected: {e}")),
             form_name: name,

@@ -128,6 +128,28 @@ struct ConfirmPage {
     button: String,
 }
 
+/// The page that asks before something destructive: `fields` are posted again with it.
+fn confirm(
+    panel: &Panel,
+    heading: String,
+    message: String,
+    action: String,
+    fields: &[(&str, &str)],
+    button: &str,
+) -> Response {
+    render(&ConfirmPage {
+        layout: panel.layout(heading.clone(), Section::Settings),
+        heading,
+        message,
+        action,
+        fields: fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        button: button.to_owned(),
+    })
+}
+
 #[derive(Default)]
 struct Outcome {
     flash: Vec<String>,
@@ -272,15 +294,7 @@ pub async fn change_admin(
     let PanelForm { panel, data } = form;
     let owner = owner(&state, &panel)?;
     let id = admin_id(&id)?;
-    let admin = owner
-        .list_admins()
-        .await?
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| behalf_app::AppError::NotFound {
-            what: "admin",
-            key: id.to_string(),
-        })?;
+    let admin = owner.admin(id).await?;
     let outcome = match data.get("op").unwrap_or_default() {
         "role" => {
             let role = parse_role(&data)?;
@@ -312,17 +326,14 @@ pub async fn change_admin(
         },
         "remove" => {
             if !data.flag("confirmed") {
-                return Ok(render(&ConfirmPage {
-                    layout: panel.layout("Remove an admin?", Section::Settings),
-                    heading: format!("Remove {}?", admin.email),
-                    message: "Their sessions and API tokens end at once, and they cannot sign in again unless invited anew. Their past actions stay in the audit log.".into(),
-                    action: format!("/settings/admins/{id}"),
-                    fields: vec![
-                        ("op".into(), "remove".into()),
-                        ("confirmed".into(), "1".into()),
-                    ],
-                    button: "Remove".into(),
-                }));
+                return Ok(confirm(
+                    &panel,
+                    format!("Remove {}?", admin.email),
+                    "Their sessions and API tokens end at once, and they cannot sign in again unless invited anew. Their past actions stay in the audit log.".into(),
+                    format!("/settings/admins/{id}"),
+                    &[("op", "remove"), ("confirmed", "1")],
+                    "Remove",
+                ));
             }
             match owner.delete_admin(id).await {
                 Ok(()) => Outcome::done(format!("Removed {}.", admin.email)),
@@ -412,17 +423,17 @@ pub async fn revoke_token(
             key: id.to_string(),
         })?;
     if !data.flag("confirmed") {
-        return Ok(render(&ConfirmPage {
-            layout: panel.layout("Revoke a token?", Section::Settings),
-            heading: format!("Revoke the token {}?", token.name),
-            message: format!(
+        return Ok(confirm(
+            &panel,
+            format!("Revoke the token {}?", token.name),
+            format!(
                 "It stops working at once for whatever uses it ({}'s {} token). This cannot be undone: make a new token if it is needed again.",
                 token.admin, token.scope
             ),
-            action: format!("/settings/tokens/{id}/revoke"),
-            fields: vec![("confirmed".into(), "1".into())],
-            button: "Revoke".into(),
-        }));
+            format!("/settings/tokens/{id}/revoke"),
+            &[("confirmed", "1")],
+            "Revoke",
+        ));
     }
     let outcome = match owner.revoke_token(id).await {
         Ok(()) => Outcome::done(format!("Revoked the token {}.", token.name)),
@@ -440,17 +451,17 @@ pub async fn rotate(
     let owner = owner(&state, &panel)?;
     if !data.flag("confirmed") {
         let status = owner.reader().vault_status().await?;
-        return Ok(render(&ConfirmPage {
-            layout: panel.layout("Rotate the master key?", Section::Settings),
-            heading: "Rotate the master key?".into(),
-            message: format!(
+        return Ok(confirm(
+            &panel,
+            "Rotate the master key?".into(),
+            format!(
                 "A new master key re-wraps every credential and secret in the vault and replaces {}. Afterwards the old key opens nothing: back up the new file, and restart any other instance that shares this database.",
                 status.key_file
             ),
-            action: "/settings/vault/rotate".into(),
-            fields: vec![("confirmed".into(), "1".into())],
-            button: "Rotate the key".into(),
-        }));
+            "/settings/vault/rotate".into(),
+            &[("confirmed", "1")],
+            "Rotate the key",
+        ));
     }
     let outcome = match owner.rotate_master_key().await {
         Ok(r) => Outcome::done(format!(
