@@ -377,18 +377,9 @@ impl Store {
                 resources.push(row_from(&row)?);
             }
         }
-        let total =
-            if query.offset == 0 && query.limit > 0 && (resources.len() as i64) < query.limit {
-                resources.len() as u64
-            } else {
-                let sql = format!("SELECT COUNT(*) AS n {base}");
-                let q = bind_all(
-                    sqlx::query(AssertSqlSafe(sql)).bind(connection.to_string()),
-                    &cond.binds,
-                );
-                let row = q.fetch_one(self.pool()).await?;
-                Reader::new(&row, "directory_groups").int("n")?.max(0) as u64
-            };
+        let total = self
+            .scim_total(&base, &cond, connection, query, resources.len())
+            .await?;
         if with_members && !resources.is_empty() {
             let ids: Vec<GroupId> = resources.iter().map(|r| r.group.id).collect();
             let mut members = self.scim_members(&ids).await?;

@@ -10,7 +10,8 @@ mod users;
 use behalf_domain::{Event, EventId, NewEvent, WorkspaceId, now_millis};
 use sqlx::{Any, Transaction};
 
-use crate::StoreError;
+use crate::rows::Reader;
+use crate::{Store, StoreError};
 
 pub use groups::{ScimGroupRow, ScimGroupWrite, ScimMember, ScimMembersChange};
 pub use query::{
@@ -107,4 +108,28 @@ pub(crate) fn where_sql(
         })?,
     }
     Ok(sql)
+}
+
+impl Store {
+    /// How many match in all: the page says it when it is the whole answer (the usual
+    /// `userName eq` lookup, one query); otherwise `base` (`FROM … WHERE …`) is counted.
+    pub(crate) async fn scim_total(
+        &self,
+        base: &str,
+        cond: &query::Sql,
+        connection: behalf_domain::ConnectionId,
+        query: &ScimQuery,
+        got: usize,
+    ) -> Result<u64, StoreError> {
+        if query.offset == 0 && query.limit > 0 && (got as i64) < query.limit {
+            return Ok(got as u64);
+        }
+        let sql = format!("SELECT COUNT(*) AS n {base}");
+        let q = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connection.to_string()),
+            &cond.binds,
+        );
+        let row = q.fetch_one(self.pool()).await?;
+        Ok(Reader::new(&row, "scim").int("n")?.max(0) as u64)
+    }
 }

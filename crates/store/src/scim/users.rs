@@ -347,20 +347,9 @@ impl Store {
                 resources.push(row_from(&row)?);
             }
         }
-        // The page says the total when it is the whole answer (the usual `userName eq` lookup:
-        // one query); otherwise it is counted.
-        let total =
-            if query.offset == 0 && query.limit > 0 && (resources.len() as i64) < query.limit {
-                resources.len() as u64
-            } else {
-                let sql = format!("SELECT COUNT(*) AS n {base}");
-                let q = bind_all(
-                    sqlx::query(AssertSqlSafe(sql)).bind(connection.to_string()),
-                    &cond.binds,
-                );
-                let row = q.fetch_one(self.pool()).await?;
-                Reader::new(&row, "users").int("n")?.max(0) as u64
-            };
+        let total = self
+            .scim_total(&base, &cond, connection, query, resources.len())
+            .await?;
         Ok(ScimPage { resources, total })
     }
 }

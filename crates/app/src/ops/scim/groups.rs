@@ -319,6 +319,19 @@ impl Scim<'_> {
     ) -> Result<ScimResource, ScimFailure> {
         let parsed = parse_group(body)?;
         let gid: GroupId = parse_id("Group", id)?;
+        self.write_group(id, gid, if_match, &parsed).await?;
+        let row = self.group_row(id, true).await?;
+        Ok(self.answer_group(base, &row, &Projection::default()))
+    }
+
+    /// Writes a whole group (attributes and members) at `expected` version, with its event.
+    async fn write_group(
+        &self,
+        id: &str,
+        gid: GroupId,
+        expected: Option<i64>,
+        parsed: &ParsedGroup,
+    ) -> Result<ScimGroupRow, ScimFailure> {
         let event = self.event(
             EventAction::ScimGroupUpdated,
             EventDetail::default()
@@ -336,15 +349,13 @@ impl Scim<'_> {
             .replace_scim_group(
                 self.connection_id(),
                 gid,
-                if_match,
+                expected,
                 Some(&write),
                 ScimMembersChange::Replace(&parsed.members),
                 event,
             )
             .await?;
-        self.written_group(id, done)?;
-        let row = self.group_row(id, true).await?;
-        Ok(self.answer_group(base, &row, &Projection::default()))
+        self.written_group(id, done)
     }
 
     fn written_group(
@@ -414,30 +425,8 @@ impl Scim<'_> {
         let mut resource = self.render_group(base, &current);
         behalf_scim::apply(&mut resource, &request.operations, ResourceKind::Group)?;
         let parsed = parse_group(&resource)?;
-        let event = self.event(
-            EventAction::ScimGroupUpdated,
-            EventDetail::default()
-                .with("group", &parsed.display_name)
-                .with("members", parsed.members.len()),
-        );
-        let write = ScimGroupWrite {
-            display_name: &parsed.display_name,
-            external_id: parsed.external_id.as_deref(),
-            resource: &parsed.resource,
-        };
-        let done = self
-            .app
-            .store()
-            .replace_scim_group(
-                self.connection_id(),
-                gid,
-                Some(current.version),
-                Some(&write),
-                ScimMembersChange::Replace(&parsed.members),
-                event,
-            )
+        self.write_group(id, gid, Some(current.version), &parsed)
             .await?;
-        self.written_group(id, done)?;
         Ok(())
     }
 

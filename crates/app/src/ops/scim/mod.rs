@@ -369,3 +369,91 @@ pub(crate) fn parse_id<T: std::str::FromStr>(
         id: id.to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_weak_versions_and_read_back() {
+        assert_eq!(etag(3), "W/\"3\"");
+        assert_eq!(parse_etag("W/\"3\""), Some(3));
+        assert_eq!(parse_etag(" \"12\" "), Some(12));
+        assert_eq!(parse_etag("W/\"abc\""), None);
+    }
+
+    #[test]
+    fn pages_are_one_based_and_capped_at_max_results() {
+        let max = behalf_scim::schema::max_results() as i64;
+        let q = |start, count| {
+            ListParams {
+                start_index: start,
+                count,
+                ..ListParams::default()
+            }
+            .query(ResourceKind::User)
+            .unwrap()
+        };
+        let page = q(None, None);
+        assert_eq!((page.offset, page.limit), (0, max));
+        let page = q(Some(0), Some(-5));
+        assert_eq!((page.offset, page.limit), (0, 0));
+        let page = q(Some(11), Some(max * 10));
+        assert_eq!((page.offset, page.limit), (10, max));
+    }
+
+    #[test]
+    fn search_bodies_carry_the_same_parameters() {
+        let p = ListParams::from_search_body(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": "userName eq \"a@b.c\"", "startIndex": 2, "count": 5,
+            "attributes": ["userName", "emails"], "sortOrder": "descending"
+        }))
+        .unwrap();
+        assert_eq!(p.filter.as_deref(), Some("userName eq \"a@b.c\""));
+        assert_eq!((p.start_index, p.count), (Some(2), Some(5)));
+        assert_eq!(p.projection.attributes.len(), 2);
+        assert!(ListParams::from_search_body(&json!({"count": "five"})).is_err());
+        let bad = ListParams {
+            sort_order: Some("sideways".into()),
+            ..ListParams::default()
+        };
+        assert!(bad.query(ResourceKind::User).is_err());
+    }
+
+    #[test]
+    fn filters_on_attributes_without_a_column_are_refused_naming_them() {
+        let params = |f: &str| ListParams {
+            filter: Some(f.into()),
+            ..ListParams::default()
+        };
+        let Err(ScimFailure::Protocol(e)) =
+            params("name.familyName eq \"Lee\"").query(ResourceKind::User)
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
+        assert!(e.detail.contains("name.familyName"), "{}", e.detail);
+        assert!(
+            params("userName eq \"a\"")
+                .query(ResourceKind::Group)
+                .is_err()
+        );
+        assert!(
+            params("members[value eq \"x\"]")
+                .query(ResourceKind::Group)
+                .is_ok()
+        );
+        assert!(
+            params("emails[type eq \"work\" and value co \"@x\"]")
+                .query(ResourceKind::User)
+                .is_ok()
+        );
+        assert!(params("active gt true").query(ResourceKind::User).is_err());
+        assert!(
+            params("meta.lastModified gt \"not a date\"")
+                .query(ResourceKind::User)
+                .is_err()
+        );
+    }
+}
