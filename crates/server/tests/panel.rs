@@ -5,15 +5,8 @@
 mod common;
 
 use behalf_domain::{Role, Upn, UserDraft};
+use common::panel::{browser, client, get};
 use common::{PASSWORD, TestServer};
-use reqwest::redirect::Policy;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn seed_users(server: &TestServer, n: usize) {
     let drafts: Vec<UserDraft> = (0..n)
@@ -33,36 +26,6 @@ async fn seed_users(server: &TestServer, n: usize) {
         .upsert_users(server.app.workspace().id, &drafts)
         .await
         .unwrap();
-}
-
-/// A signed-in browser: its cookie, and the CSRF token its pages carry.
-struct Browser {
-    cookie: String,
-    csrf: String,
-}
-
-async fn browser(server: &TestServer, email: &str) -> Browser {
-    let (session, _) = server.sign_in(email).await;
-    let cookie = format!("behalf_session={session}");
-    let page = get(server, &cookie, "/users").await;
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the users page carries a CSRF token in its forms")
-        .to_owned();
-    Browser { cookie, csrf }
-}
-
-async fn get(server: &TestServer, cookie: &str, path: &str) -> String {
-    let answer = client()
-        .get(server.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200, "GET {path}");
-    answer.text().await.unwrap()
 }
 
 async fn post(

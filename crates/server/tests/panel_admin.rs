@@ -12,46 +12,8 @@ use behalf_domain::{
 };
 use behalf_sandbox::{Sandbox, SandboxConfig};
 use common::TestServer;
+use common::panel::{Browser, between, browser, client, get};
 use figment::providers::Serialized;
-use reqwest::redirect::Policy;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// A signed-in browser: its cookie, and the CSRF token its pages carry.
-struct Browser {
-    cookie: String,
-    csrf: String,
-}
-
-async fn browser(server: &TestServer, email: &str) -> Browser {
-    let (session, _) = server.sign_in(email).await;
-    let cookie = format!("behalf_session={session}");
-    let page = get(server, &cookie, "/users").await;
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"")
-        .expect("the pages carry a CSRF token in their forms")
-        .to_owned();
-    Browser { cookie, csrf }
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    text.split(start).nth(1)?.split(end).next()
-}
-
-async fn get(server: &TestServer, cookie: &str, path: &str) -> String {
-    let answer = client()
-        .get(server.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200, "GET {path}");
-    answer.text().await.unwrap()
-}
 
 async fn post(
     server: &TestServer,

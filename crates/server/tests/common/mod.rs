@@ -1,6 +1,8 @@
 //! A server on a fresh SQLite workspace, on a free port, with nothing configured for Entra ID.
 #![allow(dead_code)]
 
+pub mod panel;
+
 use std::net::SocketAddr;
 
 use behalf_app::{App, AppOptions, Caller};
