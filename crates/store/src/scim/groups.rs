@@ -7,8 +7,8 @@ use behalf_domain::{ConnectionId, Group, GroupId, NewEvent, UserId, WorkspaceId,
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
-use super::query::{Resource, ScimQuery, order_by};
-use super::{ScimPage, ScimWrite, bind_all, insert_event, where_sql};
+use super::query::{Resource, ScimQuery};
+use super::{SCIM_COLUMNS, ScimPage, ScimWrite, insert_event};
 use crate::groups::{GROUP_COLUMNS, group_from};
 use crate::rows::Reader;
 use crate::{Store, StoreError};
@@ -51,8 +51,6 @@ pub enum ScimMembersChange<'a> {
         remove: &'a [UserId],
     },
 }
-
-const SCIM_COLUMNS: &str = "scim_external_id, scim_version, scim_resource";
 
 fn row_from(row: &AnyRow) -> Result<ScimGroupRow, StoreError> {
     let r = Reader::new(row, "directory_groups");
@@ -354,31 +352,20 @@ impl Store {
         query: &ScimQuery,
         with_members: bool,
     ) -> Result<ScimPage<ScimGroupRow>, StoreError> {
-        let cond = where_sql(Resource::Group, query.filter.as_ref(), 2)?;
-        let base = format!(
-            "FROM directory_groups g WHERE g.connection_id = $1 AND {}",
-            cond.text
-        );
-        let mut resources = Vec::new();
-        if query.limit > 0 {
-            let n = cond.next_placeholder();
-            let sql = format!(
-                "SELECT {GROUP_COLUMNS}, {SCIM_COLUMNS} {base} {} LIMIT ${n} OFFSET ${}",
-                order_by(Resource::Group, query.sort, query.descending),
-                n + 1
-            );
-            let q = bind_all(
-                sqlx::query(AssertSqlSafe(sql)).bind(connection.to_string()),
-                &cond.binds,
+        let columns = format!("{GROUP_COLUMNS}, {SCIM_COLUMNS}");
+        let scope = "FROM directory_groups g WHERE g.connection_id = $1";
+        let ScimPage {
+            mut resources,
+            total,
+        } = self
+            .scim_page(
+                Resource::Group,
+                &columns,
+                scope,
+                connection,
+                query,
+                row_from,
             )
-            .bind(query.limit)
-            .bind(query.offset);
-            for row in q.fetch_all(self.pool()).await? {
-                resources.push(row_from(&row)?);
-            }
-        }
-        let total = self
-            .scim_total(&base, &cond, connection, query, resources.len())
             .await?;
         if with_members && !resources.is_empty() {
             let ids: Vec<GroupId> = resources.iter().map(|r| r.group.id).collect();

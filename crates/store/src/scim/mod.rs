@@ -110,10 +110,51 @@ pub(crate) fn where_sql(
     Ok(sql)
 }
 
+/// The SCIM columns users and groups both carry, after the entity's own.
+pub(crate) const SCIM_COLUMNS: &str = "scim_external_id, scim_version, scim_resource";
+
 impl Store {
+    /// One page of the `resource`s `scope` holds (`FROM … WHERE …` with the connection bound
+    /// as `$1`) that match `query`'s filter, selecting `columns` in `query`'s order, each row
+    /// read by `read`; and how many match in all.
+    pub(crate) async fn scim_page<T>(
+        &self,
+        resource: query::Resource,
+        columns: &str,
+        scope: &str,
+        connection: behalf_domain::ConnectionId,
+        query: &ScimQuery,
+        read: impl Fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
+    ) -> Result<ScimPage<T>, StoreError> {
+        let cond = where_sql(resource, query.filter.as_ref(), 2)?;
+        let base = format!("{scope} AND {}", cond.text);
+        let mut resources = Vec::new();
+        if query.limit > 0 {
+            let n = cond.next_placeholder();
+            let sql = format!(
+                "SELECT {columns} {base} {} LIMIT ${n} OFFSET ${}",
+                query::order_by(resource, query.sort, query.descending),
+                n + 1
+            );
+            let q = bind_all(
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connection.to_string()),
+                &cond.binds,
+            )
+            .bind(query.limit)
+            .bind(query.offset);
+            for row in q.fetch_all(self.pool()).await? {
+                resources.push(read(&row)?);
+            }
+        }
+        let total = self
+            .scim_total(&base, &cond, connection, query, resources.len())
+            .await?;
+        Ok(ScimPage { resources, total })
+    }
+
     /// How many match in all: the page says it when it is the whole answer (the usual
     /// `userName eq` lookup, one query); otherwise `base` (`FROM … WHERE …`) is counted.
-    pub(crate) async fn scim_total(
+    async fn scim_total(
         &self,
         base: &str,
         cond: &query::Sql,

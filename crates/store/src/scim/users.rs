@@ -4,8 +4,8 @@ use behalf_domain::{ConnectionId, NewEvent, Upn, User, UserId, WorkspaceId, now_
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
-use super::query::{Resource, ScimQuery, order_by};
-use super::{ScimPage, ScimWrite, bind_all, insert_event, where_sql};
+use super::query::{Resource, ScimQuery};
+use super::{SCIM_COLUMNS, ScimPage, ScimWrite, insert_event};
 use crate::rows::{Reader, flag};
 use crate::users::{USER_COLUMNS, mail_key, name_key, user_from};
 use crate::{Store, StoreError};
@@ -40,8 +40,6 @@ pub struct ScimUserRow {
     pub version: i64,
     pub resource: serde_json::Value,
 }
-
-const SCIM_COLUMNS: &str = "scim_external_id, scim_version, scim_resource";
 
 fn row_from(row: &AnyRow) -> Result<ScimUserRow, StoreError> {
     let r = Reader::new(row, "users");
@@ -324,33 +322,10 @@ impl Store {
         connection: ConnectionId,
         query: &ScimQuery,
     ) -> Result<ScimPage<ScimUserRow>, StoreError> {
-        let cond = where_sql(Resource::User, query.filter.as_ref(), 2)?;
-        let base = format!(
-            "FROM users u WHERE u.connection_id = $1 AND u.scim_deleted_at IS NULL AND {}",
-            cond.text
-        );
-        let mut resources = Vec::new();
-        if query.limit > 0 {
-            let n = cond.next_placeholder();
-            let sql = format!(
-                "SELECT {USER_COLUMNS}, {SCIM_COLUMNS} {base} {} LIMIT ${n} OFFSET ${}",
-                order_by(Resource::User, query.sort, query.descending),
-                n + 1
-            );
-            let q = bind_all(
-                sqlx::query(AssertSqlSafe(sql)).bind(connection.to_string()),
-                &cond.binds,
-            )
-            .bind(query.limit)
-            .bind(query.offset);
-            for row in q.fetch_all(self.pool()).await? {
-                resources.push(row_from(&row)?);
-            }
-        }
-        let total = self
-            .scim_total(&base, &cond, connection, query, resources.len())
-            .await?;
-        Ok(ScimPage { resources, total })
+        let columns = format!("{USER_COLUMNS}, {SCIM_COLUMNS}");
+        let scope = "FROM users u WHERE u.connection_id = $1 AND u.scim_deleted_at IS NULL";
+        self.scim_page(Resource::User, &columns, scope, connection, query, row_from)
+            .await
     }
 }
 
