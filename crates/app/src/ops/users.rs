@@ -40,6 +40,29 @@ impl Reader<'_> {
         Ok(user)
     }
 
+    /// The users `ids` name, in that order, read in batches; an id of no user of this
+    /// workspace is not found, as [`Reader::own_user`] says.
+    pub async fn own_users(&self, ids: &[UserId]) -> Result<Vec<User>, AppError> {
+        let workspace = self.app.workspace().id;
+        let found: std::collections::HashMap<UserId, User> = self
+            .app
+            .store()
+            .get_users(ids)
+            .await?
+            .into_iter()
+            .filter(|u| u.workspace_id == workspace)
+            .map(|u| (u.id, u))
+            .collect();
+        ids.iter()
+            .map(|id| {
+                found.get(id).cloned().ok_or_else(|| AppError::NotFound {
+                    what: "user",
+                    key: id.to_string(),
+                })
+            })
+            .collect()
+    }
+
     /// Every user matching `query`'s search and filters (its cursor and limit ignored): the
     /// panel's "select all that match". At most `cap`; more is refused rather than cut short.
     pub async fn matching_user_ids(

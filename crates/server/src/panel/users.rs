@@ -479,8 +479,7 @@ async fn export_ids(
     let csv_error = |e: csv::Error| PanelError::App(behalf_app::AppError::internal(e));
     out.write_record(["UPN", "displayName", "mail"])
         .map_err(csv_error)?;
-    for id in ids {
-        let user = reader.user_details(id).await?.user;
+    for user in reader.own_users(&ids).await? {
         out.write_record([
             user.upn.as_str(),
             &user.display_name,
