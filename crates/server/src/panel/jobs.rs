@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
+use behalf_app::ops::provision::write_failures_csv;
 use behalf_domain::{ItemId, ItemState, JobId, JobState, format_millis};
 use serde::Deserialize;
 
@@ -193,21 +194,9 @@ pub async fn failures(
 ) -> Result<Response, PanelError> {
     let id = job_id(&id)?;
     let rows = state.app.reader(&panel.caller).job_failures(id).await?;
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let fail = |e: String| PanelError::App(behalf_app::AppError::internal(e));
-    out.write_record(["upn", "outcome", "reason", "error_code", "request_id"])
-        .map_err(|e| fail(e.to_string()))?;
-    for r in rows {
-        out.write_record([
-            r.upn.as_str(),
-            &r.outcome,
-            &r.reason,
-            r.error_code.as_deref().unwrap_or_default(),
-            r.request_id.as_deref().unwrap_or_default(),
-        ])
-        .map_err(|e| fail(e.to_string()))?;
-    }
-    let body = out.into_inner().map_err(|e| fail(e.to_string()))?;
+    let mut body = Vec::new();
+    write_failures_csv(&mut body, &rows)
+        .map_err(|e| PanelError::App(behalf_app::AppError::internal(e)))?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
