@@ -368,16 +368,10 @@ pub async fn action(
         }
         "assign-key" => {
             let mut lines = Vec::new();
-            for id in &ids {
-                let upn = state
-                    .app
-                    .reader(&panel.caller)
-                    .user_details(*id)
-                    .await?
-                    .user
-                    .upn;
+            for user in state.app.reader(&panel.caller).own_users(&ids).await? {
+                let upn = user.upn;
                 match provisioner
-                    .assign_security_key(*id, SecurityKeyKind::Vault)
+                    .assign_security_key(user.id, SecurityKeyKind::Vault)
                     .await
                 {
                     Ok(key) => lines.push(format!("{upn}: vault key {} assigned", key.id)),
