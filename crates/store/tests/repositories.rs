@@ -314,8 +314,10 @@ each_backend!(
             .unwrap();
         let item = store.claim_items(job.id, "w1", 1, 60_000).await.unwrap();
         assert_eq!(store.next_deferred_in(job.id).await.unwrap(), None);
-        store.defer_item(item[0].id, "w1", 400).await.unwrap();
+        // Timed from before the call: the store dates the deferral when it runs the UPDATE,
+        // and a round trip to PostgreSQL may take longer than the 10 ms margin below.
         let deferred = std::time::Instant::now();
+        store.defer_item(item[0].id, "w1", 400).await.unwrap();
         // Not claimable, by this worker or another (a run started after a crash).
         assert!(
             store
