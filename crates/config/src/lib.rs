@@ -16,7 +16,10 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 
+mod mail;
 mod values;
+
+pub use mail::{MailConfig, MailSecurity};
 
 use values::challenge_timeout_minutes;
 pub use values::{Aaguid, ApiVersion, AttestationMode, CHALLENGE_TIMEOUT_MINUTES};
@@ -46,6 +49,9 @@ pub struct Config {
     /// Admins' sign-in with Microsoft Entra ID (OpenID Connect); off unless `[oidc] enabled`.
     #[serde(default)]
     pub oidc: OidcConfig,
+    /// Onboarding mail (activation passes, password-reset links); off unless `[mail]` names a relay.
+    #[serde(default)]
+    pub mail: MailConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -212,7 +218,12 @@ fn defaults() -> Defaults {
 }
 
 /// Keys whose value may instead be read from the file named by `<KEY>_FILE`.
-const SECRET_KEYS: &[&str] = &["database_url", "entra.client_secret", "oidc.client_secret"];
+const SECRET_KEYS: &[&str] = &[
+    "database_url",
+    "entra.client_secret",
+    "oidc.client_secret",
+    "mail.password",
+];
 
 /// Top-level keys, so that unrelated `BEHALF_*` variables (e.g. test settings) are not read.
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -227,6 +238,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "provisioning",
     "sync",
     "oidc",
+    "mail",
 ];
 
 /// Why the configuration could not be loaded. Each names the key or file at fault.

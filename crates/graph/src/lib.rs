@@ -27,6 +27,7 @@ mod pacing;
 mod policy;
 mod retry;
 mod tap;
+mod tap_policy;
 mod users;
 
 pub use auth::{Credential, DelegatedTokens, REFRESH_MARGIN, TokenPermissions};
@@ -44,6 +45,7 @@ pub use pacing::{Pacer, PacingSettings, PacingStats};
 pub use policy::{FIDO2_POLICY_PATH, Fido2Policy, KeyRestrictions};
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use tap::TemporaryAccessPass;
+pub use tap_policy::{ALL_USERS_TARGET, PolicyTarget, TAP_POLICY_PATH, TapPolicy};
 pub use users::{GraphUser, Page, USER_SELECT};
 
 /// Application permission needed to register passkeys on behalf of users (beta and v1.0).

@@ -19,7 +19,7 @@ use crate::certs::{AppCertificate, StoredCertificate, app_certificates};
 use crate::config::Knobs;
 use crate::errors::{Result, SandboxError};
 use crate::state::{Life, Shared};
-use crate::{oauth, policy};
+use crate::{oauth, policy, tap_policy};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -30,6 +30,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/device", get(device_page).post(device_form))
         .route("/sandbox/device/approve", post(device_approve))
         .route("/sandbox/policy", get(get_policy).patch(patch_policy))
+        .route(
+            "/sandbox/tap-policy",
+            get(get_tap_policy).patch(patch_tap_policy),
+        )
         .route("/sandbox/clock/advance", post(advance_clock))
         .route("/sandbox/save", post(save))
         .route(
@@ -79,6 +83,7 @@ async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "fido2MethodsPerUser": per_user,
         "temporaryAccessPasses": taps,
         "policy": policy::policy_json(&dir.policy),
+        "tapPolicy": tap_policy::policy_json(&dir.tap_policy),
         "requests": s.requests.load(Ordering::Relaxed),
         "graphRequests": s.graph_requests.load(Ordering::Relaxed),
         "tokenRequests": s.token_requests.load(Ordering::Relaxed),
@@ -252,6 +257,17 @@ async fn patch_policy(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<
     let m = crate::users::parse_body(&body)?;
     policy::apply_patch(&shared, &m)?;
     Ok(Json(policy::policy_json(&shared.read().policy)))
+}
+
+async fn get_tap_policy(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(tap_policy::policy_json(&shared.read().tap_policy))
+}
+
+/// `PATCH /sandbox/tap-policy`: the same body as Graph's PATCH of the TAP policy, without a token.
+async fn patch_tap_policy(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Json<Value>> {
+    let m = crate::users::parse_body(&body)?;
+    tap_policy::apply_patch(&shared, &m)?;
+    Ok(Json(tap_policy::policy_json(&shared.read().tap_policy)))
 }
 
 /// `POST /sandbox/clock/advance` `{"seconds": N}`: moves the sandbox's clock forward, expiring

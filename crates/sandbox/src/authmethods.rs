@@ -621,7 +621,8 @@ pub(crate) async fn delete_fido2(
 
 fn tap_json(t: &TapMethod, now: i64, pass: Option<&str>) -> Value {
     let end = t.start + i64::from(t.lifetime_minutes) * 60_000;
-    let usable = now >= t.start && now < end;
+    let spent = t.usable_once && t.used;
+    let usable = now >= t.start && now < end && !spent;
     json!({
         "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod",
         "id": t.id,
@@ -631,7 +632,7 @@ fn tap_json(t: &TapMethod, now: i64, pass: Option<&str>) -> Value {
         "lifetimeInMinutes": t.lifetime_minutes,
         "isUsableOnce": t.usable_once,
         "isUsable": usable,
-        "methodUsabilityReason": if usable { "EnabledByPolicy" } else if now < t.start { "NotYetValid" } else { "Expired" },
+        "methodUsabilityReason": if usable { "EnabledByPolicy" } else if spent { "OneTimeUsed" } else if now < t.start { "NotYetValid" } else { "Expired" },
     })
 }
 
@@ -651,9 +652,14 @@ pub(crate) async fn create_tap(
         users::parse_body(&body)?
     };
     let lifetime = match m.get("lifetimeInMinutes") {
-        None | Some(Value::Null) => 60,
+        None | Some(Value::Null) => None,
         Some(l) => match l.as_u64() {
-            Some(n) if (10..=43_200).contains(&n) => n as u32,
+            Some(n)
+                if u32::try_from(n)
+                    .is_ok_and(|n| crate::tap_policy::LIFETIME_BOUNDS.contains(&n)) =>
+            {
+                Some(n as u32)
+            }
             _ => {
                 return Err(SandboxError::BadRequestMethods(format!(
                     "The lifetimeInMinutes value {l} is outside the range allowed by the Temporary Access Pass policy (10 to 43200)."
@@ -662,14 +668,17 @@ pub(crate) async fn create_tap(
         },
     };
     let usable_once = match m.get("isUsableOnce") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
         Some(_) => {
             return Err(SandboxError::BadRequestMethods(
                 "isUsableOnce must be a boolean.".into(),
             ));
         }
     };
+    // The tenant's TAP policy decides whether this user may have a pass at all, and bounds it.
+    let (lifetime, usable_once, length) =
+        crate::tap_policy::admit(&shared.read(), pos, lifetime, usable_once)?;
     let now = shared.clock.now_ms();
     let start = match m.get("startDateTime").and_then(Value::as_str) {
         None => now,
@@ -681,10 +690,10 @@ pub(crate) async fn create_tap(
                 ))
             })?,
     };
-    // A TAP is 8 characters from an alphabet without look-alikes, like Entra's default.
+    // A TAP is the policy's defaultLength (8 by default) of an alphabet without look-alikes.
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789+#!";
     let mut rng = rand::rng();
-    let pass: String = (0..8)
+    let pass: String = (0..length)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
     let tap = TapMethod {
@@ -694,6 +703,7 @@ pub(crate) async fn create_tap(
         lifetime_minutes: lifetime,
         usable_once,
         pass_sha256: hex(&Sha256::digest(pass.as_bytes())),
+        used: false,
     };
     let mut body = tap_json(&tap, now, Some(&pass));
     body["@odata.context"] = json!(context(

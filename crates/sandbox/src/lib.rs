@@ -30,6 +30,7 @@ mod seed;
 mod server;
 mod signin;
 mod state;
+mod tap_policy;
 mod throttle;
 mod users;
 

@@ -24,7 +24,9 @@ use uuid::Uuid;
 
 use crate::errors::{PendingError, SandboxError};
 use crate::state::{Shared, Stats};
-use crate::{admin, authmethods, delta, groups, oauth, oidc, policy, signin, throttle, users};
+use crate::{
+    admin, authmethods, delta, groups, oauth, oidc, policy, signin, tap_policy, throttle, users,
+};
 
 /// Which Graph version a request came in on (`v1.0` and `beta` share the data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +102,10 @@ fn graph_routes(shared: &Arc<Shared>, v: ApiVersion) -> Router<Arc<Shared>> {
             "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
             get(policy::get_fido2).patch(policy::patch_fido2),
         )
+        .route(
+            "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass",
+            get(tap_policy::get).patch(tap_policy::patch),
+        )
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(shared.clone(), graph_gate))
         .layer(Extension(v))
@@ -120,6 +126,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .merge(admin::routes())
         .route("/sandbox/signin/begin", post(signin::begin))
         .route("/sandbox/signin/finish", post(signin::finish))
+        .route("/sandbox/signin/tap", post(signin::tap))
         .fallback(no_route)
         .layer(middleware::from_fn(request_ids))
         .with_state(shared)

@@ -133,3 +133,72 @@ fn finish_inner(shared: &Shared, body: &Bytes) -> Result<Value> {
         "userVerified": result.user_verified(),
     }))
 }
+
+/// `POST /sandbox/signin/tap` `{"upn", "temporaryAccessPass"}` → `{"upn", "userId", "methodId"}`:
+/// signs in with a Temporary Access Pass as Entra's sign-in page does. The pass must be the
+/// user's, inside its lifetime, unused if it is one-time (a one-time pass is spent here), and the
+/// TAP policy must still cover the user: Entra checks the policy again at sign-in
+/// ("Temporary Access Pass sign in was blocked due to User Credential Policy").
+pub(crate) async fn tap(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Json<Value>> {
+    let r = tap_inner(&shared, &body);
+    match &r {
+        Ok(_) => Stats::inc(&shared.stats.signins),
+        Err(_) => Stats::inc(&shared.stats.signins_rejected),
+    };
+    r.map(Json)
+}
+
+fn tap_inner(shared: &Shared, body: &Bytes) -> Result<Value> {
+    use sha2::{Digest, Sha256};
+    let m = crate::users::parse_body(body)?;
+    let field = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| SandboxError::BadRequest(format!("'{k}' is required.")))
+    };
+    let (upn, pass) = (field("upn")?, field("temporaryAccessPass")?);
+    let now = shared.clock.now_ms();
+    let mut dir = shared.write();
+    let pos = crate::users::lookup(&dir, upn)?;
+    if !dir.users[pos as usize].account_enabled {
+        return Err(SandboxError::SignIn("The user account is disabled.".into()));
+    }
+    if !crate::tap_policy::covers(&dir, &dir.tap_policy, pos) {
+        return Err(SandboxError::SignIn(
+            "Temporary Access Pass sign in was blocked due to User Credential Policy.".into(),
+        ));
+    }
+    let digest: String = Sha256::digest(pass.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (user_id, user_upn) = {
+        let u = &dir.users[pos as usize];
+        (u.id, u.upn.clone())
+    };
+    let t = dir
+        .taps
+        .get_mut(&pos)
+        .and_then(|ts| ts.iter_mut().find(|t| t.pass_sha256 == digest))
+        .ok_or_else(|| {
+            SandboxError::SignIn("The Temporary Access Pass is not valid for this user.".into())
+        })?;
+    let end = t.start + i64::from(t.lifetime_minutes) * 60_000;
+    if now < t.start {
+        return Err(SandboxError::SignIn(
+            "The Temporary Access Pass is not valid yet.".into(),
+        ));
+    }
+    if now >= end {
+        return Err(SandboxError::SignIn(
+            "The Temporary Access Pass has expired.".into(),
+        ));
+    }
+    if t.usable_once && t.used {
+        return Err(SandboxError::SignIn(
+            "The Temporary Access Pass has already been used.".into(),
+        ));
+    }
+    t.used = true;
+    Ok(json!({"upn": user_upn, "userId": user_id, "methodId": t.id}))
+}

@@ -106,6 +106,53 @@ pub(crate) struct TapMethod {
     pub usable_once: bool,
     /// SHA-256 of the pass: the pass itself is shown once and never stored (SPEC §3.2).
     pub pass_sha256: String,
+    /// A one-time pass that has signed in once (Entra: it cannot sign in again).
+    #[serde(default)]
+    pub used: bool,
+}
+
+/// One target of an authentication method policy (`includeTargets` / `excludeTargets`):
+/// `targetType` `group` with a group's id, or the id `all_users`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyTarget {
+    pub target_type: String,
+    pub id: String,
+}
+
+/// The Temporary Access Pass method configuration
+/// (<https://learn.microsoft.com/graph/api/resources/temporaryaccesspassauthenticationmethodconfiguration>).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TapPolicy {
+    pub state: String,
+    pub include_targets: Vec<PolicyTarget>,
+    pub exclude_targets: Vec<PolicyTarget>,
+    pub default_lifetime_in_minutes: u32,
+    pub minimum_lifetime_in_minutes: u32,
+    pub maximum_lifetime_in_minutes: u32,
+    pub is_usable_once: bool,
+    pub default_length: u32,
+}
+
+impl Default for TapPolicy {
+    /// Entra's defaults (lifetime 1 to 8 hours, default 1 hour, 8 characters, reusable), but
+    /// enabled for all users so that the sandbox can issue passes out of the box.
+    fn default() -> Self {
+        TapPolicy {
+            state: "enabled".into(),
+            include_targets: vec![PolicyTarget {
+                target_type: "group".into(),
+                id: "all_users".into(),
+            }],
+            exclude_targets: Vec::new(),
+            default_lifetime_in_minutes: 60,
+            minimum_lifetime_in_minutes: 60,
+            maximum_lifetime_in_minutes: 480,
+            is_usable_once: false,
+            default_length: 8,
+        }
+    }
 }
 
 /// The FIDO2 authentication method configuration
@@ -151,6 +198,8 @@ pub(crate) struct Directory {
     pub fido2: BTreeMap<u32, Vec<Fido2Method>>,
     pub taps: BTreeMap<u32, Vec<TapMethod>>,
     pub policy: Fido2Policy,
+    #[serde(default)]
+    pub tap_policy: TapPolicy,
     /// HMAC key for access tokens: persisted so tokens stay valid across restarts.
     pub token_key: Vec<u8>,
     /// App certificates registered while the sandbox ran (the configured ones are not stored).

@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use crate::{AppError, DirectoryGraph, GraphActing, Reader};
 
+mod tap;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -30,6 +32,8 @@ pub struct DoctorReport {
     pub findings: Vec<Finding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<Fido2Policy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tap_policy: Option<behalf_graph::TapPolicy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<behalf_graph::TokenPermissions>,
 }
@@ -61,7 +65,12 @@ impl Reader<'_> {
             .unwrap_or(config.provisioning.aaguid.as_str())
             .to_owned();
         let graph = self.app.directory_graph()?;
-        Ok(examine(config, &graph, &aaguid).await)
+        let mut r = examine(config, &graph, &aaguid).await;
+        if !r.findings.iter().any(|f| f.check == "sign-in") {
+            tap::findings(&mut r, self.app, &graph).await;
+            r.ok = !r.findings.iter().any(|f| f.status == Status::Problem);
+        }
+        Ok(r)
     }
 }
 

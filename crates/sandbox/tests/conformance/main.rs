@@ -10,5 +10,6 @@ mod groups;
 mod oauth;
 mod oidc;
 mod passkeys;
+mod tap_policy;
 mod throttling;
 mod users;
