@@ -324,6 +324,22 @@ impl Store {
         Ok(at.map(|t| (t - now).max(0)))
     }
 
+    /// How long until the last of the job's deferred items may be claimed, in ms (0 when none
+    /// is waiting): the longest `Retry-After` the job is still honouring.
+    pub async fn longest_deferral_in(&self, job_id: JobId) -> Result<i64, StoreError> {
+        let now = now_millis();
+        let sql = format!(
+            "SELECT MAX(locked_until) FROM provisioning_items WHERE job_id = $1 AND state IN {OPEN_STATES} \
+             AND locked_by IS NULL AND locked_until >= $2"
+        );
+        let at: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(job_id.to_string())
+            .bind(now)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(at.map_or(0, |t| (t - now).max(0)))
+    }
+
     /// Workers holding unexpired leases on a job's unfinished items.
     pub async fn lease_holders(&self, job_id: JobId) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
@@ -336,11 +352,20 @@ impl Store {
         .await?)
     }
 
-    /// Releases every lease `worker` holds on the job (the worker is known to be dead).
-    pub async fn release_leases_of(&self, job_id: JobId, worker: &str) -> Result<u64, StoreError> {
+    /// Releases every lease `worker` holds on the job (the worker is known to be dead); its
+    /// items may be claimed again in `hold_ms` (0: at once), by any run, as after
+    /// [`Store::defer_item`].
+    pub async fn release_leases_of(
+        &self,
+        job_id: JobId,
+        worker: &str,
+        hold_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let until = (hold_ms > 0).then(|| now_millis().saturating_add(hold_ms));
         let done = sqlx::query(
-            "UPDATE provisioning_items SET locked_by = NULL, locked_until = NULL WHERE job_id = $1 AND locked_by = $2",
+            "UPDATE provisioning_items SET locked_by = NULL, locked_until = $1 WHERE job_id = $2 AND locked_by = $3",
         )
+        .bind(until)
         .bind(job_id.to_string())
         .bind(worker)
         .execute(self.pool())

@@ -352,6 +352,77 @@ each_backend!(
 );
 
 each_backend!(
+    the_items_of_a_dead_holder_wait_their_hold_and_the_longest_deferral_is_known,
+    |store: TestStore| async move {
+        let ws = store.ensure_workspace("default").await.unwrap();
+        let drafts: Vec<_> = (0..3)
+            .map(|i| draft(&format!("h{i}@c.com"), Some(&format!("xh{i}")), true))
+            .collect();
+        store.upsert_users(ws.id, &drafts).await.unwrap();
+        let users = store
+            .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
+            .await
+            .unwrap();
+        let job = store
+            .create_job(
+                ws.id,
+                MICROSOFT_RP_ID,
+                &serde_json::json!({}),
+                "test",
+                &users,
+            )
+            .await
+            .unwrap();
+        let items = store.claim_items(job.id, "dead", 3, 60_000).await.unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(store.longest_deferral_in(job.id).await.unwrap(), 0);
+        let before = std::time::Instant::now();
+        store.defer_item(items[0].id, "dead", 300).await.unwrap();
+        store.defer_item(items[1].id, "dead", 60_000).await.unwrap();
+        let longest = store.longest_deferral_in(job.id).await.unwrap();
+        assert!((59_000..=60_000).contains(&longest), "{longest}");
+        // The third item, still leased by the dead worker, is released with a hold: nobody
+        // may claim it before the hold is over, then anyone may.
+        assert_eq!(
+            store.release_leases_of(job.id, "dead", 400).await.unwrap(),
+            1
+        );
+        assert!(store.lease_holders(job.id).await.unwrap().is_empty());
+        let deadline = before + std::time::Duration::from_secs(10);
+        let claimed = loop {
+            let got = store.claim_items(job.id, "w2", 3, 60_000).await.unwrap();
+            if !got.is_empty() {
+                break got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never claimable again"
+            );
+            tokio::task::yield_now().await;
+        };
+        // The 300 ms deferral ends first, then the 400 ms hold; the minute-long one stays.
+        let mut ids: Vec<_> = claimed.iter().map(|i| i.id).collect();
+        while ids.len() < 2 {
+            let got = store.claim_items(job.id, "w2", 3, 60_000).await.unwrap();
+            ids.extend(got.iter().map(|i| i.id));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the held item came back"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert!(before.elapsed() >= std::time::Duration::from_millis(390));
+        assert!(
+            ids.contains(&items[0].id) && ids.contains(&items[2].id),
+            "{ids:?}"
+        );
+        assert!(!ids.contains(&items[1].id));
+        let w3 = store.claim_items(job.id, "w3", 3, 60_000).await.unwrap();
+        assert!(w3.is_empty(), "the minute-long deferral still holds");
+    }
+);
+
+each_backend!(
     job_items_are_leased_to_one_worker_at_a_time,
     |store: TestStore| async move {
         let ws = store.ensure_workspace("default").await.unwrap();
