@@ -84,6 +84,8 @@ pub enum Command {
     ScimToken(crate::cmd::scim_token::ScimTokenArgs),
     /// The vault's master key: rotate it.
     Vault(crate::cmd::vault::VaultArgs),
+    /// Onboarding mail: a Temporary Access Pass and the steps to add a passkey.
+    Mail(crate::cmd::mail::MailArgs),
 }
 
 #[derive(Debug, Args)]

@@ -130,6 +130,12 @@ EventAction, "event action" {
     UserDeprovisioned => "user.deprovisioned",
     ImportCompleted => "import.completed",
     TapIssued => "tap.issued",
+    // Onboarding mail: that a mail went out (or could not), to whom, of which kind; never the
+    // pass or link it carried. A password set through a reset link, or refused by Entra.
+    MailSent => "mail.sent",
+    MailFailed => "mail.failed",
+    PasswordSet => "password.set",
+    PasswordRefused => "password.refused",
     JobQueued => "job.queued",
     JobCancelled => "job.cancelled",
     JobRetried => "job.retried",

@@ -4,6 +4,7 @@ pub mod deprovision;
 pub mod directory;
 pub mod doctor;
 pub mod jobs;
+pub mod mail;
 pub mod provision;
 pub mod report;
 pub mod scim;

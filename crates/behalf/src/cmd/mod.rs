@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod graph_setup;
 pub mod import;
 pub mod login;
+pub mod mail;
 pub mod provision;
 pub mod report;
 pub mod scim_token;
@@ -50,5 +51,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => token::run(config, args).await,
         Command::ScimToken(args) => scim_token::run(config, args).await,
         Command::Vault(args) => vault::run(config, args).await,
+        Command::Mail(args) => mail::run(config, args).await,
     }
 }

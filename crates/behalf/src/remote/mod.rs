@@ -70,6 +70,7 @@ fn name(command: &Command) -> &'static str {
         Command::Token(_) => "token",
         Command::ScimToken(_) => "scim-token",
         Command::Vault(_) => "vault",
+        Command::Mail(_) => "mail",
     }
 }
 

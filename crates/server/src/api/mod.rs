@@ -9,6 +9,7 @@ mod admins;
 mod directory;
 pub mod dto;
 mod jobs;
+mod mail;
 mod reports;
 mod scim_tokens;
 mod session;
@@ -76,6 +77,7 @@ pub fn router() -> (axum::Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::assign_key))
         .routes(routes!(users::revoke_key))
         .routes(routes!(actions::issue_tap))
+        .routes(routes!(mail::send_activation))
         .routes(routes!(actions::deprovision))
         .routes(routes!(jobs::create_job, jobs::list_jobs))
         .routes(routes!(jobs::create_job_csv))

@@ -1,0 +1,388 @@
+//! Onboarding mail end to end: the real binary, the sandbox tenant, and a real SMTP server
+//! (postfix's `smtp-sink`, installed by .ci/run) that writes each message it receives to a file.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use behalf_sandbox::{Sandbox, SandboxConfig};
+use common::{behalf, run};
+use serde_json::{Value, json};
+
+const SMTP_SINK: &str = "/usr/sbin/smtp-sink";
+
+/// A running `smtp-sink`, killed when dropped; each message lands in `dir` as one file.
+struct Sink {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+impl Sink {
+    /// smtp-sink cannot be given port 0, so a free port is found by binding one and letting it
+    /// go; another process may take it in between, so a sink that exits at once is retried.
+    fn start() -> Sink {
+        assert!(
+            Path::new(SMTP_SINK).exists(),
+            "{SMTP_SINK} is missing: install postfix's smtp-sink as .ci/run does"
+        );
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let port = {
+                let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+                l.local_addr().expect("addr").port()
+            };
+            let mut c = Command::new(SMTP_SINK);
+            if running_as_root() {
+                // smtp-sink refuses to run as root without dropping privileges.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                    .expect("chmod");
+                c.args(["-u", "nobody"]);
+            }
+            let mut child = c
+                .arg("-d")
+                .arg(format!("{}/%M.", dir.path().display()))
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("100")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("smtp-sink starts");
+            // Up when it accepts a connection; gone if the port was taken meanwhile.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Sink { child, port, dir };
+                }
+                if child.try_wait().expect("try_wait").is_some() || Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("smtp-sink did not start on a free port (10 tries)");
+    }
+
+    /// The messages received so far, waiting up to 30 s for at least `n`.
+    fn messages(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+                .expect("read dir")
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            files.sort();
+            let texts: Vec<String> = files
+                .iter()
+                .filter_map(|f| std::fs::read_to_string(f).ok())
+                // smtp-sink writes the file as the message arrives: complete once it has a body.
+                .filter(|t| t.contains("\n\n") || t.contains("\r\n\r\n"))
+                .collect();
+            if texts.len() >= n {
+                return texts;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} mails arrived at smtp-sink",
+                texts.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// RFC 2045 quoted-printable: soft line breaks and `=XX` (lettre may encode a body this way).
+fn unquote(s: &str) -> String {
+    let s = s.replace("=\r\n", "").replace("=\n", "");
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'='
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).replace("\r\n", "\n")
+}
+
+struct Env {
+    sandbox: Sandbox,
+    sink: Sink,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let sandbox = Sandbox::start(SandboxConfig {
+            users: 6,
+            ..SandboxConfig::default()
+        })
+        .await
+        .expect("sandbox");
+        let env = Env {
+            sandbox,
+            sink: Sink::start(),
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        let o = env.run(&["import"]).await;
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        env
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let s = &self.sandbox;
+        let mut c = behalf();
+        c.env("BEHALF_DATA_DIR", self.dir.path().join("data"))
+            .env("BEHALF_SESSION_DIR", self.dir.path().join("session"))
+            .env("BEHALF_ENTRA__TENANT_ID", s.tenant_id().to_string())
+            .env("BEHALF_ENTRA__CLIENT_ID", s.client_id().to_string())
+            .env("BEHALF_ENTRA__CLIENT_SECRET", s.client_secret())
+            .env("BEHALF_ENTRA__GRAPH_BASE_URL", s.graph_url())
+            .env("BEHALF_ENTRA__LOGIN_BASE_URL", s.login_url())
+            .env("BEHALF_MAIL__RELAY", "127.0.0.1")
+            .env("BEHALF_MAIL__PORT", self.sink.port.to_string())
+            .env("BEHALF_MAIL__SECURITY", "none")
+            .env("BEHALF_MAIL__FROM", "IT <it@contoso.example>")
+            // As much logging as an admin would turn on, so the scan below means something.
+            .env("RUST_LOG", "debug")
+            .env("BEHALF_LOG__LEVEL", "debug")
+            .args(args);
+        c
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut c = self.cmd(args);
+        tokio::task::spawn_blocking(move || run(&mut c))
+            .await
+            .expect("join")
+    }
+
+    /// Every byte Behalf keeps: the database file and its WAL, and everything else in the data
+    /// directory.
+    fn stored_bytes(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for entry in walk(&self.dir.path().join("data")) {
+            all.extend(std::fs::read(entry).unwrap_or_default());
+        }
+        all
+    }
+
+    async fn sign_in_with_tap(&self, upn: &str, pass: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/sandbox/signin/tap", self.sandbox.base_url()))
+            .json(&json!({"upn": upn, "temporaryAccessPass": pass}))
+            .send()
+            .await
+            .expect("sign-in")
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// The pass in an activation mail: the indented line after "add a passkey:".
+fn pass_in(mail: &str) -> String {
+    let text = unquote(mail);
+    let after = text
+        .split("and add a passkey:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no sign-in steps in the mail:\n{text}"));
+    after
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .expect("a pass")
+        .to_owned()
+}
+
+/// Enabled users other than the admin (a disabled account cannot sign in with its pass).
+async fn users_of(sandbox: &Sandbox) -> Vec<String> {
+    let token = sandbox.app_token().expect("token");
+    let v: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1.0/users?$select=userPrincipalName,accountEnabled",
+            sandbox.graph_url()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("json");
+    v["value"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter(|u| u["accountEnabled"] == true)
+        .filter_map(|u| u["userPrincipalName"].as_str().map(String::from))
+        .filter(|u| !u.starts_with("admin@"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activation_mail_carries_a_pass_the_tenant_accepts_and_behalf_keeps_none() {
+    let env = Env::start().await;
+    let users = users_of(&env.sandbox).await;
+    let (first, second) = (users[0].clone(), users[1].clone());
+
+    let o = env
+        .run(&[
+            "mail",
+            "activation",
+            "--user",
+            &first,
+            "--user",
+            &second,
+            "--json",
+        ])
+        .await;
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let outcomes: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(outcomes.as_array().map(Vec::len), Some(2), "{outcomes}");
+    assert!(
+        outcomes
+            .as_array()
+            .expect("outcomes")
+            .iter()
+            .all(|o| o["sent"] == true)
+    );
+
+    let mails = env.sink.messages(2);
+    let mut passes = Vec::new();
+    for upn in [&first, &second] {
+        let mail = mails
+            .iter()
+            .find(|m| unquote(m).contains(&format!("Subject: Your sign-in pass for {upn}")))
+            .unwrap_or_else(|| panic!("no mail for {upn} in {mails:?}"));
+        assert!(mail.contains("From: IT <it@contoso.example>"), "{mail}");
+        assert!(mail.contains("multipart/alternative"), "{mail}");
+        assert!(unquote(mail).contains("https://aka.ms/mysecurityinfo"));
+        let pass = pass_in(mail);
+        assert_eq!(pass.len(), 8, "{pass}");
+        // The tenant accepts that pass for that user, once (activation passes are one-time).
+        let r = env.sign_in_with_tap(upn, &pass).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        assert_eq!(env.sign_in_with_tap(upn, &pass).await.status(), 400);
+        passes.push(pass);
+    }
+    // One user's pass is not another's.
+    assert_eq!(
+        env.sign_in_with_tap(&second, &passes[0]).await.status(),
+        400
+    );
+
+    // Behalf keeps no pass: not in its database or data directory, not in what it printed.
+    let stored = env.stored_bytes();
+    assert!(contains(&stored, "mail.sent"), "the event was recorded");
+    for pass in &passes {
+        assert!(
+            !contains(&stored, pass),
+            "a pass is in Behalf's data directory"
+        );
+        assert!(
+            !stdout.contains(pass.as_str()) && !stderr.contains(pass.as_str()),
+            "a pass was printed or logged"
+        );
+    }
+
+    // A user Behalf does not know, and a relay that is down: said in words, exit 3.
+    let o = env
+        .run(&[
+            "mail",
+            "activation",
+            "--user",
+            "nobody@contoso.example",
+            "--json",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        v[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("user not found"),
+        "{v}"
+    );
+    let mut c = env.cmd(&["mail", "activation", "--user", &first, "--json"]);
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    c.env("BEHALF_MAIL__PORT", dead.to_string());
+    let o = tokio::task::spawn_blocking(move || run(&mut c))
+        .await
+        .expect("join");
+    assert_eq!(o.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        v[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("SMTP relay 127.0.0.1"),
+        "{v}"
+    );
+    assert!(contains(&env.stored_bytes(), "mail.failed"));
+
+    // Mail not configured: refused before any pass is issued.
+    let mut c = env.cmd(&["mail", "activation", "--user", &first]);
+    c.env_remove("BEHALF_MAIL__RELAY");
+    let o = tokio::task::spawn_blocking(move || run(&mut c))
+        .await
+        .expect("join");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mail is not configured"));
+    env.sandbox.shutdown().await;
+}
