@@ -92,6 +92,8 @@ struct Inner {
     directory_graph: Option<DirectoryGraph>,
     /// Woken whenever a job is queued, so the workers start on it at once.
     jobs_queued: tokio::sync::Notify,
+    /// Woken whenever an outbound write is queued (or retried), so the workers send it at once.
+    writes_queued: tokio::sync::Notify,
     /// The key secrets are hashed under, read from the vault on first use.
     pepper: tokio::sync::OnceCell<Vec<u8>>,
     sign_in_limiter: auth::SignInLimiter,
@@ -133,6 +135,7 @@ impl App {
                 engine,
                 directory_graph: options.directory_graph,
                 jobs_queued: tokio::sync::Notify::new(),
+                writes_queued: tokio::sync::Notify::new(),
                 pepper: tokio::sync::OnceCell::new(),
                 sign_in_limiter: auth::SignInLimiter::default(),
                 oidc: oidc::OidcState::default(),
@@ -199,6 +202,14 @@ impl App {
 
     pub(crate) fn jobs_queued(&self) -> &tokio::sync::Notify {
         &self.inner.jobs_queued
+    }
+
+    pub(crate) fn notify_writes_queued(&self) {
+        self.inner.writes_queued.notify_waiters();
+    }
+
+    pub(crate) fn writes_queued(&self) -> &tokio::sync::Notify {
+        &self.inner.writes_queued
     }
 
     /// Appends an audit event: every state change an admin makes is one.

@@ -1,10 +1,12 @@
 //! `behalf serve`'s background workers.
 //!
-//! Two duties, in one loop:
+//! Three duties, in one loop:
 //! - **Directory sync**, on `[sync] interval_secs`: a delta import from Entra ID, then (as
 //!   configured) revoking the passkeys of users deleted or disabled upstream and queueing a passkey
 //!   for every enabled user who has none. The round is a schedule in the store, leased to one
 //!   instance at a time, however many instances share a PostgreSQL database.
+//! - **Outbound writes** (Behalf → Entra ID): every due write of the workspace is sent
+//!   (`ops/outbound`), leased, so instances share the queue and never send one twice.
 //! - **Provisioning jobs**: every open job of the workspace (queued by a sync round, or left open by
 //!   a CLI run that was stopped) is worked on; items are leased, so instances share a job's users and
 //!   never register one twice.
@@ -82,9 +84,13 @@ impl Workers {
             if let Err(e) = self.work_on_open_jobs(&stop).await {
                 tracing::warn!(error = %e.log_text(), "provisioning worker failed");
             }
+            if let Err(e) = self.send_outbound_writes(&stop).await {
+                tracing::warn!(error = %e.log_text(), "outbound writes failed");
+            }
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
                 () = self.app.jobs_queued().notified() => {}
+                () = self.app.writes_queued().notified() => {}
                 () = tokio::time::sleep(poll) => {}
             }
         }
@@ -205,6 +211,27 @@ impl Workers {
                     "provisioning job worked on"
                 );
             }
+        }
+        Ok(())
+    }
+}
+
+impl Workers {
+    /// Sends the outbound writes that are due (Behalf → Entra ID); those waiting on a
+    /// Retry-After or a backoff are sent by a later round.
+    async fn send_outbound_writes(&self, stop: &watch::Receiver<bool>) -> Result<(), AppError> {
+        let caller = self.caller();
+        let operator = self.app.operator(&caller).ok_or(AppError::Forbidden {
+            needed: "outbound writes",
+        })?;
+        let summary = operator.run_writes(stop).await?;
+        if summary.done + summary.failed + summary.retried > 0 {
+            tracing::info!(
+                done = summary.done,
+                failed = summary.failed,
+                retried = summary.retried,
+                "outbound writes sent"
+            );
         }
         Ok(())
     }

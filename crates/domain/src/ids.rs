@@ -80,3 +80,5 @@ typed_id!(/// A pending `behalf login` (device authorization) awaiting an admin'
     DeviceLoginId, "device login id");
 typed_id!(/// A SCIM connection's bearer token (an identity provider pushing users to `/scim/v2`).
     ScimTokenId, "scim token id");
+typed_id!(/// One write to Entra ID queued by an admin (create a user, add a member, …).
+    WriteId, "directory write id");

@@ -97,6 +97,42 @@ impl ItemState {
     }
 }
 
+string_enum!(/// What one outbound write does in Entra ID (Graph: users, groups, `members/$ref`).
+WriteKind, "directory write kind" {
+    CreateUser => "create_user",
+    UpdateUser => "update_user",
+    DeleteUser => "delete_user",
+    CreateGroup => "create_group",
+    DeleteGroup => "delete_group",
+    AddMember => "add_member",
+    RemoveMember => "remove_member",
+});
+
+string_enum!(/// Where an outbound write is.
+///
+/// `pending → sending → done`; `sending` is recorded before a create is POSTed, so that after a
+/// crash the create is reconciled by a lookup (by UPN, by mailNickname) instead of sent again.
+/// A transient failure goes back to `pending` with a later `next_attempt_at` (backoff); a
+/// refusal (a conflict, a bad value) or too many attempts is `failed`, waiting for an admin to
+/// retry or discard it.
+WriteState, "directory write state" {
+    Pending => "pending",
+    Sending => "sending",
+    Done => "done",
+    Failed => "failed",
+    Discarded => "discarded",
+});
+
+impl WriteState {
+    /// Whether the write still blocks later writes on the same user or group.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            WriteState::Pending | WriteState::Sending | WriteState::Failed
+        )
+    }
+}
+
 string_enum!(/// The result recorded on an event.
     Outcome, "outcome" { Success => "success", Failure => "failure", Skipped => "skipped" });
 
@@ -155,6 +191,14 @@ EventAction, "event action" {
     TokenRevoked => "token.revoked",
     MasterKeyRotated => "vault.master_key_rotated",
     ConnectionAdded => "connection.added",
+    ConnectionWritable => "connection.writable",
+    // Outbound writes (Behalf → Entra ID): one event when an admin asks for the change
+    // (`*.requested`) and one when it reached Entra ID or failed for good.
+    OutboundRequested => "outbound.requested",
+    OutboundWritten => "outbound.written",
+    OutboundFailed => "outbound.failed",
+    OutboundRetried => "outbound.retried",
+    OutboundDiscarded => "outbound.discarded",
     // SCIM (RFC 7644) writes pushed by an identity provider, one per request that changed
     // something; `disabled` and `deleted` also mark the user for deprovisioning.
     ScimUserCreated => "scim_user.created",

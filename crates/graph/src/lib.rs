@@ -29,6 +29,7 @@ mod retry;
 mod tap;
 mod tap_policy;
 mod users;
+mod writes;
 
 pub use auth::{Credential, DelegatedTokens, REFRESH_MARGIN, TokenPermissions};
 pub use authmethods::{DeleteOutcome, Fido2Method};
@@ -47,6 +48,7 @@ pub use retry::{RetryPolicy, parse_retry_after};
 pub use tap::TemporaryAccessPass;
 pub use tap_policy::{ALL_USERS_TARGET, PolicyTarget, TAP_POLICY_PATH, TapPolicy};
 pub use users::{GraphUser, Page, USER_SELECT};
+pub use writes::{NewGroup, NewUser, Refusal, WriteOutcome};
 
 /// Application permission needed to register passkeys on behalf of users (beta and v1.0).
 pub const PERMISSION_AUTH_METHODS: &str = "UserAuthenticationMethod.ReadWrite.All";

@@ -29,7 +29,9 @@ mod rp;
 pub use attestation::{AttestationMode, workspace_attestation};
 pub use credentials::StageCredentials;
 pub use deprovision::DeprovisionSummary;
-pub use engine::{Engine, EngineError, EngineOptions, RunSummary};
+pub use engine::{
+    Engine, EngineError, EngineOptions, RunSummary, is_dead_local_worker, local_worker_id,
+};
 pub use lease::while_renewing;
 pub use progress::{ItemReport, Progress, ProgressSnapshot};
 pub use rp::{RegisteredMethod, RelyingParty, RpError, RpErrorKind};

@@ -167,6 +167,7 @@ pub(crate) async fn create(
         .and_then(Value::as_str)
         .ok_or_else(|| bad("mailNickname"))?
         .to_string();
+    users::check_mail_nickname(&mail_nickname, "Group")?;
     let mail_enabled = m
         .get("mailEnabled")
         .and_then(Value::as_bool)

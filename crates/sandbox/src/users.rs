@@ -268,6 +268,48 @@ fn check_upn(dir: &Directory, domain: &str, upn: &str, except: Option<u32>) -> R
     Ok(())
 }
 
+/// Graph's mailNickname rule: 1..64 ASCII characters, none of `@ ( ) \ [ ] " ; : < > ,` or space.
+pub(crate) fn check_mail_nickname(nickname: &str, resource: &str) -> Result<()> {
+    let bad = |c: char| !c.is_ascii() || c.is_ascii_control() || "@()\\[]\";:<>, ".contains(c);
+    if nickname.is_empty() || nickname.len() > 64 || nickname.chars().any(bad) {
+        return Err(SandboxError::BadRequest(format!(
+            "Invalid value specified for property 'mailNickname' of resource '{resource}'."
+        )));
+    }
+    Ok(())
+}
+
+/// `passwordProfile.password` as Entra's default policy wants it: 8 to 256 characters, three of
+/// upper case, lower case, digits and symbols
+/// (<https://learn.microsoft.com/entra/identity/authentication/concept-password-ban-bad-combined-policy>).
+fn check_password_profile(m: &Map<String, Value>) -> Result<()> {
+    let password = m
+        .get("passwordProfile")
+        .and_then(|p| p.get("password"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            SandboxError::BadRequest(
+                "Invalid value specified for property 'passwordProfile' of resource 'User'.".into(),
+            )
+        })?;
+    let n = password.chars().count();
+    let classes = [
+        password.chars().any(|c| c.is_uppercase()),
+        password.chars().any(|c| c.is_lowercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_alphanumeric()),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if !(8..=256).contains(&n) || classes < 3 {
+        return Err(SandboxError::BadRequest(
+            "The specified password does not comply with password complexity requirements. Please provide a different password.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /users`: `accountEnabled`, `displayName`, `mailNickname`, `passwordProfile` and
 /// `userPrincipalName` are required, as documented.
 pub(crate) async fn create(
@@ -292,6 +334,8 @@ pub(crate) async fn create(
         }
     }
     let upn = opt_str(&m, "userPrincipalName")?.unwrap_or_default();
+    check_mail_nickname(&opt_str(&m, "mailNickname")?.unwrap_or_default(), "User")?;
+    check_password_profile(&m)?;
     let account_enabled = m
         .get("accountEnabled")
         .and_then(Value::as_bool)

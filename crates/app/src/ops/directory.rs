@@ -172,7 +172,10 @@ impl Operator<'_> {
 
     /// The Graph client for `connection`: its own sealed app credential when it has one, else
     /// the configured app (`[entra]`).
-    async fn graph_for(&self, connection: &str) -> Result<(DirectoryGraph, bool), AppError> {
+    pub(crate) async fn graph_for(
+        &self,
+        connection: &str,
+    ) -> Result<(DirectoryGraph, bool), AppError> {
         let store = self.app.store();
         let found = store
             .list_connections(self.app.workspace().id)

@@ -5,6 +5,7 @@ pub mod directory;
 pub mod doctor;
 pub mod jobs;
 pub mod mail;
+pub mod outbound;
 pub mod provision;
 pub mod report;
 pub mod scim;

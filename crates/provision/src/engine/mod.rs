@@ -103,10 +103,11 @@ mod outcome;
 mod step;
 mod worker;
 
+pub use worker::{is_dead_local_worker, local_worker_id};
+
 use claims::{Claim, Claims};
 use outcome::{Finish, Step, registered_finish, report, retry_backoff, rp_refusal};
 pub(crate) use step::{passkey_tag, rp_user_of};
-use worker::local_worker_id;
 
 impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
     pub fn new(

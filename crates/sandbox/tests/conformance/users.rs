@@ -166,6 +166,50 @@ async fn get_by_id_or_upn_and_404() {
 }
 
 #[tokio::test]
+async fn a_create_with_a_weak_password_or_a_bad_mail_nickname_is_refused_as_graph_refuses_it() {
+    let env = start(1).await;
+    let body = json!({"accountEnabled": true, "displayName": "New Hire", "mailNickname": "new.hire",
+        "userPrincipalName": "new.hire@contoso.example", "passwordProfile": {"password": "password"}});
+    let r = env
+        .send(Method::POST, "/v1.0/users", Some(body.clone()))
+        .await;
+    assert_eq!(r.status(), 400);
+    let said = json_of(r).await;
+    assert_eq!(said["error"]["code"], "Request_BadRequest");
+    assert!(
+        said["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("password complexity"),
+        "{said}"
+    );
+    let mut bad = body.clone();
+    bad["passwordProfile"] = json!({"password": "Xy!12345678"});
+    bad["mailNickname"] = json!("new hire");
+    assert_graph_error(
+        env.send(Method::POST, "/v1.0/users", Some(bad.clone()))
+            .await,
+        400,
+        "Request_BadRequest",
+    )
+    .await;
+    let group = json!({"displayName": "G", "mailNickname": "g@x", "mailEnabled": false, "securityEnabled": true});
+    assert_graph_error(
+        env.send(Method::POST, "/v1.0/groups", Some(group)).await,
+        400,
+        "Request_BadRequest",
+    )
+    .await;
+    bad["mailNickname"] = json!("new.hire");
+    let r = env.send(Method::POST, "/v1.0/users", Some(bad)).await;
+    assert_eq!(
+        r.status(),
+        201,
+        "the same user with a good password and nickname"
+    );
+}
+
+#[tokio::test]
 async fn create_update_soft_delete_restore_purge() {
     let env = start(20).await;
     let body = json!({"accountEnabled": true, "displayName": "New Hire", "mailNickname": "new.hire",

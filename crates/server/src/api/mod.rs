@@ -10,6 +10,7 @@ mod directory;
 pub mod dto;
 mod jobs;
 mod mail;
+mod outbound;
 mod reports;
 mod scim_tokens;
 mod session;
@@ -36,7 +37,7 @@ use crate::problem::ApiError;
         (name = "users", description = "Users, their keys and passkeys"),
         (name = "jobs", description = "Provisioning jobs"),
         (name = "reports", description = "Report, audit log, doctor"),
-        (name = "directory", description = "Directory connections"),
+        (name = "directory", description = "Directory connections, and outbound writes to Entra ID (users, groups, members) on a writable connection"),
         (name = "admins", description = "Admins and API tokens (owners)"),
         (name = "scim", description = "SCIM connections' bearer tokens for /scim/v2 (owners and admins)"),
     )
@@ -93,6 +94,16 @@ pub fn router() -> (axum::Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(directory::list, directory::create))
         .routes(routes!(directory::test))
         .routes(routes!(directory::import))
+        .routes(routes!(outbound::set_writable))
+        .routes(routes!(outbound::create_user))
+        .routes(routes!(outbound::update_user, outbound::delete_user))
+        .routes(routes!(outbound::user_sync))
+        .routes(routes!(outbound::create_group))
+        .routes(routes!(outbound::delete_group))
+        .routes(routes!(outbound::add_member, outbound::remove_member))
+        .routes(routes!(outbound::list_writes))
+        .routes(routes!(outbound::retry_write))
+        .routes(routes!(outbound::discard_write))
         .routes(routes!(admins::list_admins, admins::create_admin))
         .routes(routes!(admins::delete_admin, admins::update_admin))
         .routes(routes!(admins::list_tokens, admins::create_token))
