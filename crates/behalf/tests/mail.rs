@@ -386,3 +386,86 @@ async fn activation_mail_carries_a_pass_the_tenant_accepts_and_behalf_keeps_none
     assert!(String::from_utf8_lossy(&o.stderr).contains("mail is not configured"));
     env.sandbox.shutdown().await;
 }
+
+/// The same through `behalf serve`: `POST /api/v1/mail/activation` with a provision-scoped
+/// token sends one mail per user and answers without the pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activation_mail_through_the_api() {
+    let env = Env::start().await;
+    let users = users_of(&env.sandbox).await;
+    let owner = "owner@contoso.example";
+    let password_file = env.dir.path().join("password.txt");
+    std::fs::write(&password_file, "a long owner password 1!\n").expect("write");
+    let o = env
+        .run(&[
+            "admin",
+            "create",
+            "--email",
+            owner,
+            "--role",
+            "owner",
+            "--password-file",
+            password_file.to_str().expect("path"),
+        ])
+        .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = env
+        .run(&[
+            "token",
+            "create",
+            "--admin",
+            owner,
+            "--name",
+            "mail",
+            "--scope",
+            "provision",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let server = common::start_server(env.cmd(&[])).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/api/v1/mail/activation", server.base_url))
+        .bearer_auth(&token)
+        .json(&json!({"users": [users[2], users[3]]}))
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.expect("body");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        v.as_array()
+            .expect("outcomes")
+            .iter()
+            .all(|o| o["sent"] == true),
+        "{v}"
+    );
+    let mails = env.sink.messages(2);
+    for upn in [&users[2], &users[3]] {
+        let mail = mails
+            .iter()
+            .find(|m| unquote(m).contains(&format!("Subject: Your sign-in pass for {upn}")))
+            .unwrap_or_else(|| panic!("no mail for {upn}"));
+        let pass = pass_in(mail);
+        assert!(!body.contains(&pass), "the API answer holds the pass");
+        assert_eq!(env.sign_in_with_tap(upn, &pass).await.status(), 200);
+    }
+    // `to` is for one user only; an empty selection is refused.
+    for bad in [
+        json!({"users": [users[2], users[3]], "to": "x@contoso.example"}),
+        json!({"users": []}),
+    ] {
+        let r = http
+            .post(format!("{}/api/v1/mail/activation", server.base_url))
+            .bearer_auth(&token)
+            .json(&bad)
+            .send()
+            .await
+            .expect("api");
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    drop(server);
+    env.sandbox.shutdown().await;
+}
