@@ -321,3 +321,48 @@ fn the_oidc_section_is_optional_and_its_secret_may_come_from_a_file() {
     let err = load_toml("[oidc]\nenabeld = true\n").unwrap_err();
     assert!(err.to_string().contains("enabeld"), "{err}");
 }
+
+#[test]
+fn mail_is_off_by_default_and_its_password_is_hidden() {
+    let config = Config::load_with_env(Sources::default(), env(&[])).unwrap();
+    assert!(!config.mail.enabled());
+    assert_eq!(config.mail.port(), 587, "starttls by default");
+    assert_eq!(config.mail.tap_lifetime_minutes, 60);
+
+    let password = file("relay secret\n");
+    let toml = file(
+        "[mail]\nrelay = \"smtp.contoso.example\"\nsecurity = \"tls\"\nusername = \"behalf\"\nfrom = \"IT <it@contoso.example>\"\n",
+    );
+    let config = Config::load_with_env(
+        Sources {
+            file: Some(toml.path()),
+            overrides: None,
+        },
+        env(&[(
+            "BEHALF_MAIL__PASSWORD_FILE",
+            password.path().to_str().unwrap(),
+        )]),
+    )
+    .unwrap();
+    assert!(config.mail.enabled());
+    assert_eq!(config.mail.security, MailSecurity::Tls);
+    assert_eq!(config.mail.port(), 465);
+    assert_eq!(
+        config.mail.password.as_ref().map(|p| p.expose()),
+        Some("relay secret")
+    );
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("relay secret"), "{debug}");
+
+    let bad = file("[mail]\nsecurity = \"ssl\"\n");
+    let err = Config::load_with_env(
+        Sources {
+            file: Some(bad.path()),
+            overrides: None,
+        },
+        env(&[]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("mail.security"), "{err}");
+}

@@ -179,3 +179,51 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> MailConfig {
+        MailConfig {
+            relay: Some("smtp.contoso.example".into()),
+            from: Some("IT <it@contoso.example>".into()),
+            ..MailConfig::default()
+        }
+    }
+
+    // The transport's connection pool lives on (and is dropped into) a tokio runtime.
+    #[tokio::test]
+    async fn configuration_mistakes_are_named_before_any_mail() {
+        assert!(matches!(
+            Mailer::new(&MailConfig::default(), None),
+            Err(MailError::NotConfigured)
+        ));
+        let mut c = config();
+        c.from = Some("not an address".into());
+        let e = Mailer::new(&c, None).expect_err("bad from").to_string();
+        assert!(e.starts_with("mail.from:"), "{e}");
+
+        let mut c = config();
+        c.security = MailSecurity::None;
+        c.username = Some("behalf".into());
+        c.password = Some(behalf_domain::Secret::new("pw"));
+        let e = Mailer::new(&c, None)
+            .expect_err("password in clear")
+            .to_string();
+        assert!(e.contains("unencrypted"), "{e}");
+        assert!(!e.contains("pw"));
+
+        let mut c = config();
+        c.username = Some("behalf".into());
+        let e = Mailer::new(&c, None).expect_err("no password").to_string();
+        assert!(e.starts_with("mail.password:"), "{e}");
+
+        let mut c = config();
+        c.username = Some("behalf".into());
+        c.password = Some(behalf_domain::Secret::new("relay secret"));
+        let m = Mailer::new(&c, None).expect("starttls with credentials");
+        let debug = format!("{m:?}");
+        assert!(debug.contains("smtp.contoso.example:587") && !debug.contains("relay secret"));
+    }
+}
