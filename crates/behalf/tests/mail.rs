@@ -452,6 +452,30 @@ async fn activation_mail_through_the_api() {
         assert!(!body.contains(&pass), "the API answer holds the pass");
         assert_eq!(env.sign_in_with_tap(upn, &pass).await.status(), 200);
     }
+    // The CLI as the server's client: the same answer, exit 0.
+    let o = env
+        .run(&[
+            "--server",
+            &server.base_url,
+            "--token",
+            &token,
+            "mail",
+            "activation",
+            "--user",
+            &users[4],
+            "--json",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v[0]["sent"], true, "{v}");
+    let mails = env.sink.messages(3);
+    assert!(
+        mails
+            .iter()
+            .any(|m| unquote(m).contains(&format!("pass for {}", users[4])))
+    );
+
     // `to` is for one user only; an empty selection is refused.
     for bad in [
         json!({"users": [users[2], users[3]], "to": "x@contoso.example"}),

@@ -8,7 +8,7 @@ use behalf_domain::{
     EventAction, EventDetail, NewEvent, Outcome, Upn, User, format_millis, now_millis,
 };
 use behalf_mail::{MailError, MailKind, Mailer, Values};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{App, AppError, Provisioner};
 
@@ -42,7 +42,7 @@ pub(crate) fn mailer(app: &App) -> Result<Mailer, AppError> {
 }
 
 /// What happened for one user.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MailOutcome {
     pub upn: String,
     /// The address the mail went to (or would have).

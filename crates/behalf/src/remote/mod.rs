@@ -46,6 +46,7 @@ pub async fn run(
         Command::Report(args) => ops::report(&authenticated(&config)?, &args).await,
         Command::Tap(args) => ops::tap(&authenticated(&config)?, &args).await,
         Command::Import(args) => ops::import(&authenticated(&config)?, &args).await,
+        Command::Mail(args) => ops::mail(&authenticated(&config)?, &args).await,
         other => anyhow::bail!(
             "`behalf {}` runs on this machine only: drop --server (and BEHALF_SERVER)",
             name(&other)

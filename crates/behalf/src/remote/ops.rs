@@ -241,6 +241,17 @@ fn segment(text: &str) -> String {
     out
 }
 
+/// `behalf --server URL mail activation`: the server issues the passes and sends the mails.
+pub async fn mail(remote: &Remote, args: &crate::cmd::mail::MailArgs) -> anyhow::Result<ExitCode> {
+    let crate::cmd::mail::MailCommand::Activation(args) = &args.command;
+    let request = remote
+        .request(Method::POST, "/api/v1/mail/activation")
+        .json(&json!({"users": args.users, "to": args.to}));
+    let outcomes: Vec<behalf_app::ops::mail::MailOutcome> = remote.json(request).await?;
+    crate::cmd::mail::print_outcomes(&outcomes, args.json)?;
+    Ok(crate::cmd::mail::exit_code(&outcomes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
