@@ -542,6 +542,44 @@ async fn users_and_groups_made_in_behalf_reach_entra_exactly_through_faults_and_
     );
     assert_same(&tenant, &seeded, expected, "after a conflict").await;
 
+    // A user created at once, its random initial password answered once and kept nowhere.
+    let (status, body) = api
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/directory/users",
+            Some(json!({"user_principal_name": "shown.once@contoso.example", "display_name": "Shown Once",
+                "show_initial_password": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["write"]["state"], "done", "{body}");
+    assert!(body["user"]["external_id"].is_string(), "{body}");
+    let password = body["initial_password"].as_str().unwrap().to_owned();
+    assert!(password.len() >= 16, "{password}");
+    let in_tenant = tenant
+        .graph(
+            reqwest::Method::GET,
+            "/users/shown.once@contoso.example",
+            None,
+        )
+        .await;
+    assert_eq!(in_tenant["id"], body["user"]["external_id"]);
+    for entry in std::fs::read_dir(tenant.data.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes
+                    .windows(password.len())
+                    .any(|w| w == password.as_bytes()),
+                "the initial password is in {}",
+                path.display()
+            );
+        }
+    }
+    expected += 1;
+    assert_same(&tenant, &seeded, expected, "with a user created at once").await;
+
     // Round 2: 429s, 503s (Retry-After 1 s) and dropped connections.
     patch_knobs(
         &tenant,

@@ -81,6 +81,11 @@ impl From<&DirectoryWrite> for WriteDto {
 pub struct UserWriteDto {
     pub user: UserDto,
     pub write: WriteDto,
+    /// The initial password, when `show_initial_password` was asked and the create reached
+    /// Entra ID in the request: shown this once, stored nowhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub initial_password: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -110,6 +115,9 @@ pub struct CreateUserRequest {
     /// Default: true.
     pub account_enabled: Option<bool>,
     pub department: Option<String>,
+    /// Create the user in Entra ID now and answer its random initial password, once (default
+    /// false: queued, and nobody sees the password).
+    pub show_initial_password: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -173,7 +181,7 @@ pub async fn set_writable(
 /// Creates a user in Behalf and in Entra ID (queued: `POST /users` after a lookup by UPN). The
 /// initial password is random, sent once, kept nowhere.
 #[utoipa::path(post, path = "/api/v1/directory/users", tag = "directory", request_body = CreateUserRequest,
-    responses((status = 202, body = UserWriteDto), (status = 400), (status = 403), (status = 409)), security(("bearer" = []), ("session" = [])))]
+    responses((status = 201, body = UserWriteDto, description = "created in Entra ID in the request (show_initial_password)"), (status = 202, body = UserWriteDto), (status = 400), (status = 403), (status = 409)), security(("bearer" = []), ("session" = [])))]
 pub async fn create_user(
     State(state): State<ServerState>,
     CanOperate(auth): CanOperate,
@@ -181,20 +189,28 @@ pub async fn create_user(
 ) -> Result<(StatusCode, Json<UserWriteDto>), ApiError> {
     let operator = super::operator(&state, &auth)?;
     let Json(body) = body?;
-    let (user, write) = operator
+    let created = operator
         .create_directory_user(NewDirectoryUser {
             upn: body.user_principal_name,
             display_name: body.display_name,
             mail_nickname: body.mail_nickname,
             account_enabled: body.account_enabled.unwrap_or(true),
             department: body.department,
+            show_initial_password: body.show_initial_password.unwrap_or(false),
         })
         .await?;
+    // 201 when it is in Entra ID already (the password's create), else 202: queued.
+    let status = if created.write.state == behalf_domain::WriteState::Done {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok((
-        StatusCode::ACCEPTED,
+        status,
         Json(UserWriteDto {
-            user: UserDto::from(&user),
-            write: WriteDto::from(&write),
+            user: UserDto::from(&created.user),
+            write: WriteDto::from(&created.write),
+            initial_password: created.initial_password.map(|p| p.expose().to_owned()),
         }),
     ))
 }
@@ -227,6 +243,7 @@ pub async fn update_user(
         Json(UserWriteDto {
             user: UserDto::from(&user),
             write: WriteDto::from(&write),
+            initial_password: None,
         }),
     ))
 }

@@ -16,7 +16,7 @@ use behalf_domain::{
 use behalf_store::{DirectoryWrite, StoreError, UserChange};
 use serde_json::{Value, json};
 
-pub use run::{RunSummary, password_for_new_user};
+pub use run::{MAX_ATTEMPTS, RunSummary, password_for_new_user};
 
 use crate::{AppError, Operator, Reader, graph_settings};
 
@@ -29,6 +29,19 @@ pub struct NewDirectoryUser {
     pub mail_nickname: Option<String>,
     pub account_enabled: bool,
     pub department: Option<String>,
+    /// Send the create now, in this call, and hand back the random initial password to show
+    /// once (it is stored nowhere). Without it (or when the create cannot go now) nobody ever
+    /// sees the password: the user signs in with a Temporary Access Pass or a reset link.
+    pub show_initial_password: bool,
+}
+
+/// A user created: Behalf's record, its write, and the initial password when it was asked for
+/// and the create reached Entra ID in the call.
+#[derive(Debug)]
+pub struct CreatedUser {
+    pub user: User,
+    pub write: DirectoryWrite,
+    pub initial_password: Option<behalf_domain::Secret>,
 }
 
 /// A group to create: a security group.
@@ -197,6 +210,13 @@ impl Operator<'_> {
     }
 
     async fn requested(&self, write: &DirectoryWrite) -> Result<(), AppError> {
+        self.record_request(write).await?;
+        self.app.notify_writes_queued();
+        Ok(())
+    }
+
+    /// The event of a change asked for (without waking the workers).
+    async fn record_request(&self, write: &DirectoryWrite) -> Result<(), AppError> {
         let mut event = NewEvent::new(
             self.actor(),
             EventAction::OutboundRequested,
@@ -210,7 +230,6 @@ impl Operator<'_> {
             .store()
             .append_event(self.app.workspace().id, event)
             .await?;
-        self.app.notify_writes_queued();
         Ok(())
     }
 
@@ -218,7 +237,7 @@ impl Operator<'_> {
     pub async fn create_directory_user(
         &self,
         new: NewDirectoryUser,
-    ) -> Result<(User, DirectoryWrite), AppError> {
+    ) -> Result<CreatedUser, AppError> {
         let upn = Upn::parse(&new.upn)?;
         let display = display_name(&new.display_name, "display_name")?;
         let nickname = match &new.mail_nickname {
@@ -264,8 +283,25 @@ impl Operator<'_> {
             )
             .await
             .map_err(|e| unique(e, format!("a user {upn} exists already in Behalf")))?;
-        self.requested(&write).await?;
-        Ok((user, write))
+        if !new.show_initial_password {
+            self.requested(&write).await?;
+            return Ok(CreatedUser {
+                user,
+                write,
+                initial_password: None,
+            });
+        }
+        // The workers are woken only after this attempt, so that they do not take it first.
+        self.record_request(&write).await?;
+        let sent = self.send_new_user_now(&write).await;
+        self.app.notify_writes_queued();
+        let initial_password = sent?;
+        let store = self.app.store();
+        Ok(CreatedUser {
+            user: store.get_user(user.id).await?,
+            write: store.get_write(write.workspace_id, write.id).await?,
+            initial_password,
+        })
     }
 
     /// Changes a user's display name, department or whether the account is enabled, in Behalf

@@ -171,7 +171,11 @@ impl Operator<'_> {
                 .map(|w| {
                     let (graph, w) = (clients[&w.connection_id].clone(), w.clone());
                     let worker = worker.clone();
-                    async move { self.send_one(&graph, &w, &worker).await }.boxed()
+                    async move {
+                        self.send_one(&graph, &w, &worker, password_for_new_user())
+                            .await
+                    }
+                    .boxed()
                 })
                 .collect();
             let results: Vec<Result<WriteResult, AppError>> = futures::stream::iter(sends)
@@ -192,14 +196,42 @@ impl Operator<'_> {
         Ok(summary)
     }
 
+    /// Sends a new user's create now, in the caller's request, and hands back the initial
+    /// password it was created with, to be shown once (it is kept nowhere). `None` when the
+    /// create could not go now (a worker took it first, Graph asked to wait, it failed): the
+    /// write then goes on as any other, with a password nobody sees.
+    pub(crate) async fn send_new_user_now(
+        &self,
+        write: &DirectoryWrite,
+    ) -> Result<Option<Secret>, AppError> {
+        let store = self.app.store();
+        let worker = behalf_provision::local_worker_id();
+        let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        let Some(w) = store
+            .claim_write(write.workspace_id, write.id, &worker, lease_ms)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let name = store.get_connection(w.connection_id).await?.name;
+        let (graph, _) = self.graph_for(&name).await?;
+        let password = password_for_new_user();
+        let result = self
+            .send_one(&graph.client.deferring(), &w, &worker, password.clone())
+            .await?;
+        Ok(matches!(result, WriteResult::Done { .. }).then_some(password))
+    }
+
     /// One write: its Graph call, then its outcome recorded (with the event when it ended).
+    /// `password`: a new user's initial password, if the write creates one.
     async fn send_one(
         &self,
         graph: &GraphClient,
         w: &DirectoryWrite,
         worker: &str,
+        password: Secret,
     ) -> Result<WriteResult, AppError> {
-        let result = self.attempt(graph, w, worker).await?;
+        let result = self.attempt(graph, w, worker, password).await?;
         let store = self.app.store();
         store.finish_write(w, worker, &result).await?;
         let (action, outcome) = match &result {
@@ -223,6 +255,7 @@ impl Operator<'_> {
         graph: &GraphClient,
         w: &DirectoryWrite,
         worker: &str,
+        password: Secret,
     ) -> Result<WriteResult, AppError> {
         let store = self.app.store();
         let done = |id: Option<String>| Ok(WriteResult::Done { graph_id: id });
@@ -289,9 +322,10 @@ impl Operator<'_> {
                         .and_then(|v| v.as_bool())
                         .unwrap_or(true),
                     department: text("department"),
-                    // Nobody sees it: the user signs in with a Temporary Access Pass or a
-                    // password reset link; Entra makes them change it at first use anyway.
-                    password: password_for_new_user(),
+                    // Shown once to the admin when the create was sent while they asked
+                    // (`send_new_user_now`), else seen by nobody: the user signs in with a
+                    // Temporary Access Pass or a reset link. Entra makes them change it.
+                    password,
                     force_change_password: true,
                 };
                 match graph.create_user(&new).await {
