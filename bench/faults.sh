@@ -134,7 +134,7 @@ for case in ${cases[@]}; do
       # C / (2 × RTT) = 64 / (2 × 50 ms) = 640 users/s; then a resource-unit budget of 2,000 per
       # 10 s (200/s: 100 users/s at two units a user) with no write budget.
       run latency 2000 64 1 --no-graph-throttling --latency-ms 50
-      run latency-units 4000 64 1 --latency-ms 50 --write-budget 0 --resource-units 2000 --resource-unit-window-secs 10 ;;
+      run latency-units 8000 64 1 --latency-ms 50 --write-budget 0 --resource-units 2000 --resource-unit-window-secs 10 ;;
     *) echo "unknown case $case" >&2; exit 2 ;;
   esac
 done

@@ -184,35 +184,16 @@ impl Pacer {
         };
         if writes {
             let _turn = self.write_gate.lock().await;
+            // Recomputed after every wait: the rate or a pause may have changed meanwhile.
             loop {
-                // Recomputed after every wait: the rate or a pause may have changed meanwhile.
-                let wait = {
-                    let mut s = self.lock();
-                    let now = Instant::now();
-                    let quantum = s.write_quantum();
-                    let banked = s.settings.burst.max(s.settings.write_release_slots);
-                    let settings = s.settings;
-                    match s.units.paused_until.filter(|t| *t > now) {
-                        Some(until) => Some(until),
-                        None => s
-                            .writes
-                            .slot(&settings, now, 1.0, banked)
-                            .map(|t| s.released_at(t, now, quantum)),
-                    }
-                };
-                match wait {
+                let turn = self.lock().write_turn(Instant::now());
+                match turn {
                     Some(until) => tokio::time::sleep_until(until).await,
                     None => break,
                 }
             }
         }
-        let slot = {
-            let mut s = self.lock();
-            let now = Instant::now();
-            let settings = s.settings;
-            let slot = s.units.reserve(&settings, now, cost, settings.burst);
-            s.released_at(slot, now, settings.release_quantum)
-        };
+        let slot = self.lock().units_turn(Instant::now(), cost);
         tokio::time::sleep_until(slot).await;
         // A pause may have started while this task waited for its slot: honour it too.
         loop {
@@ -262,6 +243,33 @@ impl State {
 
     fn write_rate(&self) -> f64 {
         self.writes.rate(&self.settings)
+    }
+
+    /// When a write may go: `None` now, else ask again at the instant returned (a pause of
+    /// either budget, or the end of the quantum the write's slot falls in).
+    fn write_turn(&mut self, now: Instant) -> Option<Instant> {
+        if let Some(until) = self.units.paused_until.filter(|t| *t > now) {
+            return Some(until);
+        }
+        let quantum = self.write_quantum();
+        let banked = self.settings.burst.max(self.settings.write_release_slots);
+        let settings = self.settings;
+        self.writes
+            .slot(&settings, now, 1.0, banked, quantum)
+            .map(|t| self.released_at(t, now, quantum))
+    }
+
+    /// Reserves a draw of `cost` resource units and returns when it is released.
+    fn units_turn(&mut self, now: Instant, cost: f64) -> Instant {
+        let settings = self.settings;
+        let slot = self.units.reserve(
+            &settings,
+            now,
+            cost,
+            settings.burst,
+            settings.release_quantum,
+        );
+        self.released_at(slot, now, settings.release_quantum)
     }
 
     /// The quantum writes are released in: `write_release_slots` slots at the write rate of the

@@ -10,8 +10,6 @@
 //! a 503 makes the worker wait the `Retry-After` and send the same request again (the client's
 //! retry). Clients (pacers) may share the budgets, as two instances of one app do.
 
-use std::collections::VecDeque;
-
 use super::tests::{options, post};
 use super::*;
 
@@ -162,6 +160,62 @@ struct Worker {
     next: Option<Call>,
     ready_at: Instant,
     in_flight: bool,
+    /// A call whose units' slot is reserved, to be sent at `ready_at`.
+    reserved: Option<Call>,
+}
+
+/// A round trip: `latency` and up to a tenth more, varying from request to request as on a
+/// network (and as the sandbox's answers do: the configured latency plus the work). A latency
+/// that never varies hides whatever lines up with it: every answer of a 50 ms round trip
+/// arriving exactly at the end of a 50 ms release quantum.
+fn jittered(latency: Duration, n: u64) -> Duration {
+    // A multiplicative hash of the request number: deterministic, spread over [0, 1).
+    let spread = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+    latency.mul_f64(1.0 + 0.1 * spread)
+}
+
+/// Answers in flight, the first to arrive on top.
+#[derive(Default)]
+struct Answers {
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Pending>>,
+    sent: u64,
+}
+
+/// An answer in flight: (when it arrives, worker, call, answer), ordered by arrival, then by
+/// the order sent.
+struct Pending((Instant, usize, Call, Feedback), u64);
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        (self.0.0, self.1) == (other.0.0, other.1)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.0, self.1).cmp(&(other.0.0, other.1))
+    }
+}
+
+impl Answers {
+    fn push(&mut self, answer: (Instant, usize, Call, Feedback)) {
+        self.sent += 1;
+        self.heap
+            .push(std::cmp::Reverse(Pending(answer, self.sent)));
+    }
+
+    fn peek(&self) -> Option<&(Instant, usize, Call, Feedback)> {
+        self.heap.peek().map(|r| &r.0.0)
+    }
+
+    fn pop(&mut self) -> Option<Pending> {
+        self.heap.pop().map(|r| r.0)
+    }
 }
 
 struct Run {
@@ -204,19 +258,23 @@ fn simulate(
             next: None,
             ready_at: t0,
             in_flight: false,
+            reserved: None,
         })
         .collect();
+    // Per client, the worker whose write holds the write gate while it waits for its turn.
+    let mut gates: Vec<Option<usize>> = vec![None; clients];
     let mut left = users;
     let mut done = 0u64;
-    let mut answers: VecDeque<(Instant, usize, Call, Feedback)> = VecDeque::new();
+    // Answers by when they arrive (latencies differ, so not in the order sent).
+    let mut answers = Answers::default();
     let step = Duration::from_millis(1);
     let mut now = t0;
     let (options, post) = (options(), post());
     while done < users {
         now += step;
         graph.tick(step.as_secs_f64());
-        while answers.front().is_some_and(|(due, ..)| *due <= now) {
-            let (_, i, call, answer) = answers.pop_front().expect("checked");
+        while answers.peek().is_some_and(|a| a.0 <= now) {
+            let (_, i, call, answer) = answers.pop().expect("checked").0;
             let w = &mut workers[i];
             w.in_flight = false;
             let kind = match call {
@@ -246,6 +304,19 @@ fn simulate(
             if w.in_flight || w.ready_at > now {
                 continue;
             }
+            if let Some(call) = w.reserved.take() {
+                // A reserved slot's request goes at its release, after any pause started since.
+                let paused = pacers[w.client].units.paused_until.filter(|t| *t > now);
+                if let Some(t) = paused {
+                    w.reserved = Some(call);
+                    w.ready_at = t;
+                    continue;
+                }
+                let answer = graph.call(call);
+                w.in_flight = true;
+                answers.push((now + jittered(latency, graph.requests), i, call, answer));
+                continue;
+            }
             let call = match w.next {
                 Some(call) => call,
                 None if left > 0 => {
@@ -255,12 +326,42 @@ fn simulate(
                 }
                 None => continue,
             };
-            if paced && !admit(&mut pacers[w.client], now, call, &options, &post) {
-                continue;
+            if paced {
+                let kind = match call {
+                    Call::Options => &options,
+                    Call::Post => &post,
+                };
+                // `Pacer::acquire` holds the write gate while a write waits for its turn: the
+                // client's other writes wait behind it.
+                let write = pacers[w.client].kinds.get(kind).writes;
+                let gate = &mut gates[w.client];
+                if write && gate.is_some_and(|holder| holder != i) {
+                    continue;
+                }
+                match admit(&mut pacers[w.client], now, call, &options, &post) {
+                    Admit::Go => {}
+                    Admit::AskAt(t) => {
+                        if write {
+                            *gate = Some(i);
+                        }
+                        w.ready_at = t;
+                        continue;
+                    }
+                    Admit::SendAt(t) => {
+                        w.reserved = Some(call);
+                        w.ready_at = t;
+                    }
+                }
+                if write {
+                    *gate = None;
+                }
+                if w.reserved.is_some() {
+                    continue;
+                }
             }
             let answer = graph.call(call);
             w.in_flight = true;
-            answers.push_back((now + latency, i, call, answer));
+            answers.push((now + jittered(latency, graph.requests), i, call, answer));
         }
     }
     let seconds = now.duration_since(t0).as_secs_f64();
@@ -279,27 +380,37 @@ fn simulate(
     }
 }
 
-/// Whether the pacer lets `call` go now, as `Pacer::acquire` decides (without its release
-/// quanta): any pause of a budget it draws on, the write gate's slot, then the units' slot.
-fn admit(s: &mut State, now: Instant, call: Call, options: &CallKind, post: &CallKind) -> bool {
-    let settings = s.settings;
+/// What the pacer says of a worker's `call` now.
+enum Admit {
+    Go,
+    /// Ask again then (a pause, or the write gate's next turn).
+    AskAt(Instant),
+    /// The units' slot is reserved: send then, after any pause that starts meanwhile.
+    SendAt(Instant),
+}
+
+/// What `Pacer::acquire` decides, from the same functions of its state: any pause of a budget
+/// the call draws on and the write gate's turn (released at the end of its quantum), then the
+/// units' slot (released at the end of its quantum).
+fn admit(s: &mut State, now: Instant, call: Call, options: &CallKind, post: &CallKind) -> Admit {
     let kind = match call {
         Call::Options => options,
         Call::Post => post,
     };
     let k = s.kinds.get(kind);
-    if s.units.paused_until.is_some_and(|t| t > now) {
-        return false;
-    }
     if k.writes {
-        let banked = settings.burst.max(settings.write_release_slots);
-        if s.writes.slot(&settings, now, 1.0, banked).is_some() {
-            return false;
+        if let Some(t) = s.write_turn(now) {
+            return Admit::AskAt(t);
         }
+    } else if let Some(t) = s.units.paused_until.filter(|t| *t > now) {
+        return Admit::AskAt(t);
     }
-    s.units
-        .slot(&settings, now, k.units, settings.burst)
-        .is_none()
+    let at = s.units_turn(now, k.units);
+    if at <= now {
+        Admit::Go
+    } else {
+        Admit::SendAt(at)
+    }
 }
 
 fn report(case: &str, run: &Run) -> String {
@@ -317,11 +428,14 @@ fn report(case: &str, run: &Run) -> String {
 
 #[test]
 fn write_budgets_of_any_size_are_used_whichever_bucket_creation_options_draws_on() {
-    // Graph's 3,000 / 150 s and the small ones, all 20/s; three windows at least.
+    // Graph's 3,000 / 150 s and the small ones, all 20/s; past the burst, three windows and a
+    // minute at least (a run's first second, before anything is measured, is a twentieth of a
+    // 20-second run: a budget is judged on sustained use).
     for (capacity, window) in [(100.0, 5.0), (600.0, 30.0), (3000.0, 150.0)] {
         for options_write in [false, true] {
             let per_user = if options_write { 2.0 } else { 1.0 };
-            let users = ((capacity + 20.0 * 3.0 * window) / per_user) as u64;
+            let refill_secs = f64::max(3.0 * window, 60.0);
+            let users = ((capacity + 20.0 * refill_secs) / per_user) as u64;
             let graph = Graph::new(Some(Bucket::new(capacity, window)), None, options_write);
             let run = simulate(graph, 1, 16, users, Duration::from_millis(20), true);
             let case = report(
@@ -376,7 +490,7 @@ fn with_nothing_pushing_back_the_latency_limit_is_reached_and_a_unit_budget_is_u
     // A resource-unit budget of 2,000 per 10 s (200/s, below the 1,280 requests/s the latency
     // allows): its pressure headers, not a starting rate, hold the client back.
     let graph = Graph::new(None, Some(Bucket::new(2000.0, 10.0)), false);
-    let run = simulate(graph, 1, 64, 4000, latency, true);
+    let run = simulate(graph, 1, 64, 8000, latency, true);
     let case = report("2,000 units / 10 s", &run);
     eprintln!("{case}");
     assert!(run.units_used >= 0.95, "{case}");

@@ -225,8 +225,13 @@ fn a_pause_is_never_shortened_by_a_shorter_one() {
     s.feedback(t0, &post(), throttled(1, Some(Budget::Writes)));
     let settings = s.settings;
     assert_eq!(
-        s.writes
-            .slot(&settings, t0 + Duration::from_secs(2), 1.0, 0),
+        s.writes.slot(
+            &settings,
+            t0 + Duration::from_secs(2),
+            1.0,
+            0,
+            Duration::ZERO
+        ),
         Some(t0 + Duration::from_secs(5))
     );
     assert_eq!(s.stats.paused_ms, 5000);
