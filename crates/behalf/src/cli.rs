@@ -86,6 +86,8 @@ pub enum Command {
     Vault(crate::cmd::vault::VaultArgs),
     /// Onboarding mail: a Temporary Access Pass and the steps to add a passkey.
     Mail(crate::cmd::mail::MailArgs),
+    /// Writes to Entra ID queued by the panel or the API: send them, list them.
+    Outbound(crate::cmd::outbound::OutboundArgs),
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,8 @@
 //! groups with memberships, edits some, deletes some; its workers write each change to the
 //! sandbox through Graph; then the sandbox's directory (read through Graph) must equal Behalf's
 //! exactly. Three rounds: without faults; with 429s, 503s and dropped connections injected; and
-//! with the server killed (SIGKILL) part-way through and started again: no write fails, no user
-//! or group is created twice, none is lost.
+//! with the server killed (SIGKILL) part-way through, the rest sent by `behalf outbound run`
+//! and the server started again: no write fails, no user or group is created twice, none is lost.
 //!
 //! Default size: 500 users and 20 groups in the first round (`BEHALF_E2E_OUTBOUND_USERS`,
 //! `BEHALF_E2E_OUTBOUND_GROUPS`), a fifth of the users in each later round.
@@ -657,6 +657,16 @@ async fn users_and_groups_made_in_behalf_reach_entra_exactly_through_faults_and_
     assert!(open_at_kill > 0, "the kill came after every write was done");
     drop(server);
     patch_knobs(&tenant, json!({"latencyMs": 0})).await;
+    // The CLI takes the dead server's writes back and finishes them; the server, started
+    // again, finds nothing left.
+    let out = tenant.run(&["outbound", "run"]).await;
+    assert!(
+        out.status.success(),
+        "behalf outbound run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("0 failed"), "{said}");
     let server = serve(&tenant).await;
     api.base = server.base_url.clone();
     api.wait_until_written(Duration::from_secs(120 + later as u64))

@@ -7,6 +7,7 @@ pub mod graph_setup;
 pub mod import;
 pub mod login;
 pub mod mail;
+pub mod outbound;
 pub mod provision;
 pub mod report;
 pub mod scim_token;
@@ -52,5 +53,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ScimToken(args) => scim_token::run(config, args).await,
         Command::Vault(args) => vault::run(config, args).await,
         Command::Mail(args) => mail::run(config, args).await,
+        Command::Outbound(args) => outbound::run(config, args).await,
     }
 }

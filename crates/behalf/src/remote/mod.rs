@@ -72,6 +72,7 @@ fn name(command: &Command) -> &'static str {
         Command::ScimToken(_) => "scim-token",
         Command::Vault(_) => "vault",
         Command::Mail(_) => "mail",
+        Command::Outbound(_) => "outbound",
     }
 }
 

@@ -525,6 +525,15 @@ impl Operator<'_> {
         }
     }
 
+    /// How long until a pending write may be sent (ms), `None` when none is pending.
+    pub async fn next_write_in(&self) -> Result<Option<i64>, AppError> {
+        Ok(self
+            .app
+            .store()
+            .next_write_in(self.app.workspace().id)
+            .await?)
+    }
+
     /// A failed write goes back to the queue, due now.
     pub async fn retry_write(&self, id: WriteId) -> Result<DirectoryWrite, AppError> {
         let write = self
