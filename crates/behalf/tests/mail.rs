@@ -375,6 +375,20 @@ async fn activation_mail_carries_a_pass_the_tenant_accepts_and_behalf_keeps_none
         "{v}"
     );
     assert!(contains(&env.stored_bytes(), "mail.failed"));
+    // The undelivered pass was withdrawn: the user has none left in the tenant.
+    let taps: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1.0/users/{first}/authentication/temporaryAccessPassMethods",
+            env.sandbox.graph_url()
+        ))
+        .bearer_auth(env.sandbox.app_token().expect("token"))
+        .send()
+        .await
+        .expect("taps")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(taps["value"].as_array().map(Vec::len), Some(0), "{taps}");
 
     // Mail not configured: refused before any pass is issued.
     let mut c = env.cmd(&["mail", "activation", "--user", &first]);

@@ -6,6 +6,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::authmethods::DeleteOutcome;
 use crate::client::{GraphClient, decode, segment};
 use crate::error::GraphError;
 
@@ -43,5 +44,24 @@ impl GraphClient {
         let body = json!({"lifetimeInMinutes": lifetime_minutes, "isUsableOnce": usable_once});
         let a = self.send(Method::POST, &url, Some(&body), &[]).await?;
         decode(&url, &a.body)
+    }
+
+    /// `DELETE /users/{id}/authentication/temporaryAccessPassMethods/{methodId}` (204): a pass
+    /// nobody will receive is withdrawn. A 404 is [`DeleteOutcome::AlreadyGone`].
+    pub async fn delete_temporary_access_pass(
+        &self,
+        user: &str,
+        method_id: &str,
+    ) -> Result<DeleteOutcome, GraphError> {
+        let url = self.url(&format!(
+            "users/{}/authentication/temporaryAccessPassMethods/{}",
+            segment(user),
+            segment(method_id)
+        ));
+        match self.send(Method::DELETE, &url, None, &[]).await {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) if e.is_not_found() => Ok(DeleteOutcome::AlreadyGone),
+            Err(e) => Err(e),
+        }
     }
 }

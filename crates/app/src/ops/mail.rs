@@ -195,10 +195,17 @@ impl Provisioner<'_> {
             .await
             .map_err(AppError::from);
         drop(values);
-        let extra = EventDetail::upn(user.upn.as_str())
+        let mut extra = EventDetail::upn(user.upn.as_str())
             .with("lifetime_in_minutes", tap.lifetime_in_minutes)
             .with("is_usable_once", tap.is_usable_once)
             .with("expires", &expires);
+        if sent.is_err()
+            && let Some(method) = &tap.method_id
+        {
+            // Nobody will receive this pass: withdraw it rather than leave it valid in Entra.
+            let withdrawn = self.withdraw_tap(user.upn.as_str(), method).await;
+            extra = extra.with("pass_withdrawn", withdrawn);
+        }
         record(
             self.app,
             self.actor(),
@@ -218,5 +225,26 @@ impl Provisioner<'_> {
             expires: Some(expires),
             error: None,
         })
+    }
+}
+
+impl Provisioner<'_> {
+    /// Deletes a pass just issued; whether it is gone (a failure is logged, not returned: the
+    /// mail's own failure is what the caller hears about).
+    async fn withdraw_tap(&self, upn: &str, method_id: &str) -> bool {
+        let Ok(graph) = self.app.directory_graph() else {
+            return false;
+        };
+        match graph
+            .client
+            .delete_temporary_access_pass(upn, method_id)
+            .await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(user = upn, error = %e, "could not withdraw an undelivered Temporary Access Pass");
+                false
+            }
+        }
     }
 }

@@ -13,6 +13,8 @@ pub const LIFETIME_MINUTES: std::ops::RangeInclusive<u32> = 10..=43_200;
 pub struct IssuedTap {
     /// Whom it was issued for, as asked (UPN or Entra object id).
     pub user: String,
+    /// Graph's id of the pass (an authentication method of the user), to withdraw it.
+    pub method_id: Option<String>,
     pub temporary_access_pass: Secret,
     pub lifetime_in_minutes: u32,
     pub is_usable_once: bool,
@@ -77,6 +79,7 @@ impl Provisioner<'_> {
         store.append_event(workspace, event).await?;
         Ok(IssuedTap {
             user: user.to_owned(),
+            method_id: Some(tap.id),
             temporary_access_pass: tap.temporary_access_pass,
             lifetime_in_minutes: tap.lifetime_in_minutes,
             is_usable_once: tap.is_usable_once,

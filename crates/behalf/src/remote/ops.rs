@@ -98,6 +98,7 @@ pub async fn tap(remote: &Remote, args: &TapArgs) -> anyhow::Result<ExitCode> {
     let tap: Tap = remote.json(request).await?;
     let issued = IssuedTap {
         user: tap.user,
+        method_id: None,
         temporary_access_pass: Secret::new(tap.temporary_access_pass),
         lifetime_in_minutes: tap.lifetime_in_minutes,
         is_usable_once: tap.is_usable_once,
