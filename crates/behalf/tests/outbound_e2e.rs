@@ -2,7 +2,8 @@
 //! driven over HTTP through `/api/v1` with an admin-scoped token. Behalf creates users and
 //! groups with memberships, edits some, deletes some; its workers write each change to the
 //! sandbox through Graph; then the sandbox's directory (read through Graph) must equal Behalf's
-//! exactly. Three rounds: without faults; with 429s, 503s and dropped connections injected; and
+//! exactly. Three rounds: without faults; with 429s, 503s, dropped connections and answers lost
+//! after the change was made (a create then found by lookup, not sent again); and
 //! with the server killed (SIGKILL) part-way through, the rest sent by `behalf outbound run`
 //! and the server started again: no write fails, no user or group is created twice, none is lost.
 //!
@@ -583,7 +584,7 @@ async fn users_and_groups_made_in_behalf_reach_entra_exactly_through_faults_and_
     // Round 2: 429s, 503s (Retry-After 1 s) and dropped connections.
     patch_knobs(
         &tenant,
-        json!({"throttleEvery": 7, "failEvery": 11, "dropEvery": 13, "retryAfterSecs": 1}),
+        json!({"throttleEvery": 7, "failEvery": 11, "dropEvery": 13, "dropAnswerEvery": 17, "retryAfterSecs": 1}),
     )
     .await;
     let before = tenant.state().await;
@@ -598,7 +599,12 @@ async fn users_and_groups_made_in_behalf_reach_entra_exactly_through_faults_and_
     api.wait_until_written(Duration::from_secs(180 + later as u64))
         .await;
     let after = tenant.state().await;
-    for counter in ["throttled429", "unavailable503", "dropped"] {
+    for counter in [
+        "throttled429",
+        "unavailable503",
+        "dropped",
+        "answersDropped",
+    ] {
         let n = after[counter].as_u64().unwrap_or(0) - before[counter].as_u64().unwrap_or(0);
         assert!(n > 0, "the sandbox injected no {counter}: {after}");
     }
@@ -608,7 +614,7 @@ async fn users_and_groups_made_in_behalf_reach_entra_exactly_through_faults_and_
     // The faults off again, so that the test's own reads of the tenant get answers.
     patch_knobs(
         &tenant,
-        json!({"throttleEvery": 0, "failEvery": 0, "dropEvery": 0}),
+        json!({"throttleEvery": 0, "failEvery": 0, "dropEvery": 0, "dropAnswerEvery": 0}),
     )
     .await;
     expected += round.new - round.deletes;

@@ -90,6 +90,7 @@ async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "throttled429": s.throttled.load(Ordering::Relaxed),
         "unavailable503": s.unavailable.load(Ordering::Relaxed),
         "dropped": s.dropped.load(Ordering::Relaxed),
+        "answersDropped": s.answers_dropped.load(Ordering::Relaxed),
         "writes": s.writes.load(Ordering::Relaxed),
         "writesAdmitted": s.writes_admitted.load(Ordering::Relaxed),
         "writeBudget429": s.write_budget_throttled.load(Ordering::Relaxed),

@@ -73,6 +73,10 @@ pub struct Knobs {
     pub fail_every: u64,
     /// Every Kth Graph / token request is dropped: the connection closes with no answer (0 = never).
     pub drop_every: u64,
+    /// Every Kth Graph write (POST, PUT, PATCH, DELETE) is carried out and then its answer is
+    /// lost: the connection closes after the change was made, as when the network fails on the
+    /// way back (0 = never). A client cannot tell it from `drop_every`, where nothing was done.
+    pub drop_answer_every: u64,
     /// Emulate Graph's identity throttling (resource units and write budget).
     pub graph_throttling: bool,
     /// Resource units per window; `None` = by tenant size (3,500 / 5,000 / 8,000 per 10 s).
@@ -107,6 +111,7 @@ impl Default for Knobs {
             retry_after_secs: 2,
             fail_every: 0,
             drop_every: 0,
+            drop_answer_every: 0,
             graph_throttling: true,
             resource_units: None,
             resource_unit_window_ms: 10_000,

@@ -290,9 +290,23 @@ pub(crate) async fn serve(
                                 tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
                             }
                         }
+                        let path = req.uri().path();
+                        let write = req.method() != hyper::Method::GET
+                            && (path.starts_with("/v1.0/") || path.starts_with("/beta/"));
                         let resp = tower::ServiceExt::oneshot(app, req.map(Body::new))
                             .await
                             .unwrap_or_else(|e| match e {});
+                        if write {
+                            let every = shared.knobs().drop_answer_every;
+                            if every > 0
+                                && Stats::inc(&shared.stats.writes_for_lost_answers)
+                                    .is_multiple_of(every)
+                            {
+                                // Done, and the answer lost on the way back.
+                                Stats::inc(&shared.stats.answers_dropped);
+                                return Err(Dropped);
+                            }
+                        }
                         Ok::<_, Dropped>(resp)
                     }
                 });

@@ -351,6 +351,9 @@ pub(crate) struct Stats {
     pub throttled: AtomicU64,
     pub unavailable: AtomicU64,
     pub dropped: AtomicU64,
+    /// Graph writes seen by the `drop_answer_every` knob, and the answers it dropped.
+    pub writes_for_lost_answers: AtomicU64,
+    pub answers_dropped: AtomicU64,
     pub writes: AtomicU64,
     /// Writes the write budget let through (each took a token, whatever the handler answered).
     pub writes_admitted: AtomicU64,

@@ -238,6 +238,35 @@ async fn fail_and_drop_knobs() {
     assert_eq!(env.state().await["dropped"], 1);
 }
 
+#[tokio::test]
+async fn a_write_whose_answer_is_lost_was_made_all_the_same() {
+    let env = start(1).await;
+    env.admin(
+        Method::PATCH,
+        "/sandbox/knobs",
+        json!({"dropAnswerEvery": 1}),
+    )
+    .await;
+    // Reads are answered; a write is carried out and its answer lost.
+    assert_eq!(env.get("/v1.0/users?$top=1").await.status(), 200);
+    let body = json!({"accountEnabled": true, "displayName": "Lost", "mailNickname": "lost",
+        "userPrincipalName": "lost@contoso.example", "passwordProfile": {"password": "Xy!12345678"}});
+    let sent = env
+        .http
+        .post(env.url("/v1.0/users"))
+        .bearer_auth(&env.token)
+        .json(&body)
+        .send()
+        .await;
+    assert!(sent.is_err(), "no answer: {sent:?}");
+    assert_eq!(
+        env.get("/v1.0/users/lost@contoso.example").await.status(),
+        200,
+        "the user was created"
+    );
+    assert_eq!(env.state().await["answersDropped"], 1);
+}
+
 /// "429 every 10th, 503 every 50th": the two knobs count separately, so both faults happen even
 /// though every 50th request is also a 10th.
 #[tokio::test]
