@@ -679,6 +679,25 @@ async fn users_and_groups_made_in_behalf_reach_entra_exactly_through_faults_and_
         .await;
     expected += round.new - round.deletes;
     assert_same(&tenant, &seeded, expected, "after a SIGKILL and a restart").await;
+    // The audit log says who asked for each change and what came of it.
+    let audit = api
+        .ok(
+            reqwest::Method::GET,
+            "/api/v1/audit?action_prefix=outbound.",
+            None,
+        )
+        .await
+        .to_string();
+    for said in [
+        "outbound.requested",
+        "outbound.written",
+        "outbound.failed",
+        "outbound.discarded",
+        "admin:owner@example.com",
+        "shown.once@contoso.example",
+    ] {
+        assert!(audit.contains(said), "the audit log lacks {said}");
+    }
     let state = tenant.state().await;
     eprintln!(
         "{open_at_kill} writes open at the kill; {} users soft-deleted in the tenant; end to end in {:.1?}",

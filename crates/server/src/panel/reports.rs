@@ -249,6 +249,8 @@ impl AuditKind {
                 "scim_token.",
                 "vault.",
                 "connection.",
+                // Users, groups and members written to Entra ID: asked for, written, failed.
+                "outbound.",
             ],
             AuditKind::SignIns => &["admin.sign"],
             AuditKind::Admins => &[
