@@ -130,18 +130,21 @@ impl Store {
         let base = format!("{scope} AND {}", cond.text);
         let mut resources = Vec::new();
         if query.limit > 0 {
-            let n = cond.next_placeholder();
+            // LIMIT and OFFSET are written into the SQL (typed integers: nothing to inject)
+            // rather than bound: SQLite reads a bound LIMIT as a value its plan depends on, so
+            // binding it again for the next lookup expires the cached statement and every
+            // `userName eq` lookup was parsed and planned anew (7-8 % of the lookup's time).
+            // The usual lookup's text is the same every time, so it stays prepared.
             let sql = format!(
-                "SELECT {columns} {base} {} LIMIT ${n} OFFSET ${}",
+                "SELECT {columns} {base} {} LIMIT {} OFFSET {}",
                 query::order_by(resource, query.sort, query.descending),
-                n + 1
+                query.limit.max(0),
+                query.offset.max(0)
             );
             let q = bind_all(
                 sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connection.to_string()),
                 &cond.binds,
-            )
-            .bind(query.limit)
-            .bind(query.offset);
+            );
             for row in q.fetch_all(self.pool()).await? {
                 resources.push(read(&row)?);
             }

@@ -178,10 +178,6 @@ impl Sql {
         self.next += 1;
         p
     }
-
-    pub fn next_placeholder(&self) -> usize {
-        self.next
-    }
 }
 
 /// The column an attribute is compared on, in the table aliased `u`, `g`, `e` or `m`.
