@@ -331,17 +331,44 @@ each_backend!(
             (w.state, w.error.as_deref()),
             (WriteState::Sending, Some("no answer"))
         );
-        // A dead worker's lease is taken back at once.
+        // A dead worker's lease is taken back (after a grace).
         assert_eq!(
             store.write_lease_holders(ws.id).await.unwrap(),
             vec!["w3".to_string()]
         );
-        assert_eq!(store.release_write_leases_of(ws.id, "w3").await.unwrap(), 1);
-        let w = store
-            .claim_writes(ws.id, "w4", 10, LEASE)
-            .await
-            .unwrap()
-            .remove(0);
+        let released_at = now_millis();
+        assert_eq!(
+            store
+                .release_write_leases_of(ws.id, "w3", 300)
+                .await
+                .unwrap(),
+            1
+        );
+        // Not at once: the dead worker may have been told to wait and not said so.
+        assert!(
+            store
+                .claim_writes(ws.id, "w4", 10, LEASE)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let w = loop {
+            if let Some(w) = store
+                .claim_writes(ws.id, "w4", 10, LEASE)
+                .await
+                .unwrap()
+                .pop()
+            {
+                break w;
+            }
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert!(
+            now_millis() >= released_at + 300,
+            "claimed before the grace ran out"
+        );
         store
             .finish_write(
                 &w,

@@ -55,10 +55,12 @@ async fn run_on(app: &behalf_app::App, command: OutboundCommand) -> anyhow::Resu
                 let s = operator.run_writes(&stop).await?;
                 done += s.done;
                 retried += s.retried;
-                let idle = s.done + s.failed + s.retried == 0;
+                if s.done + s.failed + s.retried > 0 {
+                    continue;
+                }
+                // Nothing claimable now: wait for the first write that waits on time, or stop
+                // when none does (what is left waits on a failed write, for an admin).
                 match operator.next_write_in().await? {
-                    // Only writes waiting on a failed one are left: nothing more to do here.
-                    Some(0) if idle => break,
                     Some(ms) => {
                         let wait = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
                         tokio::time::sleep(wait.clamp(Duration::from_millis(50), NAP)).await;

@@ -416,7 +416,8 @@ impl Store {
             .collect()
     }
 
-    /// How long until the first pending write that waits only on time may be claimed (ms).
+    /// How long until the first pending write that waits on time (a Retry-After, a backoff, a
+    /// lease) may be claimed (ms); `None` when none waits on time.
     pub async fn next_write_in(
         &self,
         workspace_id: WorkspaceId,
@@ -425,9 +426,11 @@ impl Store {
         let at: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > next_attempt_at \
              THEN locked_until ELSE next_attempt_at END) FROM directory_writes \
-             WHERE workspace_id = $1 AND state IN ('pending', 'sending')",
+             WHERE workspace_id = $1 AND state IN ('pending', 'sending') \
+             AND (next_attempt_at > $2 OR locked_until > $2)",
         )
         .bind(workspace_id.to_string())
+        .bind(now)
         .fetch_one(self.pool())
         .await?;
         Ok(at.map(|t| (t - now).max(0)))
@@ -502,18 +505,25 @@ impl Store {
         .await?)
     }
 
-    /// Takes back the leases of a worker that died: its writes are claimable now (a create it
-    /// may have sent stays `sending`, and is looked up first).
+    /// Takes back the leases of a worker that died: its writes are claimable after
+    /// `grace_ms` (a create it may have sent stays `sending`, and is looked up first). The wait:
+    /// the dead worker may have been told to wait (a 429's Retry-After) and died before it
+    /// recorded it; the store cannot tell, so none of its writes goes at once.
     pub async fn release_write_leases_of(
         &self,
         workspace_id: WorkspaceId,
         worker: &str,
+        grace_ms: i64,
     ) -> Result<u64, StoreError> {
+        let not_before = now_millis().saturating_add(grace_ms.max(0));
         Ok(sqlx::query(
-            "UPDATE directory_writes SET locked_by = NULL, locked_until = NULL WHERE workspace_id = $1 AND locked_by = $2",
+            "UPDATE directory_writes SET locked_by = NULL, locked_until = NULL, \
+             next_attempt_at = CASE WHEN next_attempt_at > $3 THEN next_attempt_at ELSE $3 END \
+             WHERE workspace_id = $1 AND locked_by = $2",
         )
         .bind(workspace_id.to_string())
         .bind(worker)
+        .bind(not_before)
         .execute(self.pool())
         .await?
         .rows_affected())

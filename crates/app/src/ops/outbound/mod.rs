@@ -525,7 +525,8 @@ impl Operator<'_> {
         }
     }
 
-    /// How long until a pending write may be sent (ms), `None` when none is pending.
+    /// How long until the first write that waits on time may be sent (ms); `None` when none
+    /// does.
     pub async fn next_write_in(&self) -> Result<Option<i64>, AppError> {
         Ok(self
             .app

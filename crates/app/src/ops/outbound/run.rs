@@ -28,6 +28,9 @@ pub const MAX_ATTEMPTS: i64 = 10;
 /// How long a claim holds a write. A write is one Graph call (with the client's own retries
 /// of reads), far shorter; a holder that dies is found by its pid on this host at once.
 const LEASE: Duration = Duration::from_secs(300);
+/// How long the writes of a worker that died wait before they are claimed again: it may have
+/// read a 429's Retry-After and died before recording it (as the engine's items wait).
+const DEAD_HOLDER_GRACE_MS: i64 = 5_000;
 /// Writes claimed at a time, and sent at once.
 const BATCH: i64 = 32;
 const CONCURRENCY: usize = 8;
@@ -138,7 +141,9 @@ impl Operator<'_> {
         let worker = behalf_provision::local_worker_id();
         for holder in store.write_lease_holders(workspace).await? {
             if behalf_provision::is_dead_local_worker(&holder) {
-                let n = store.release_write_leases_of(workspace, &holder).await?;
+                let n = store
+                    .release_write_leases_of(workspace, &holder, DEAD_HOLDER_GRACE_MS)
+                    .await?;
                 tracing::info!(worker = %holder, released = n, "took back the writes of a worker that died");
             }
         }
