@@ -53,6 +53,8 @@ pub(super) struct Control {
     pub(super) crossings_seen: u64,
     /// The last header (0 when the last answer had none).
     last_level: f64,
+    /// Probe intervals in a row below the target that raised the estimate.
+    raises: u32,
 }
 
 /// How far behind `now` a bucket's schedule may lag, so that the slots missed meanwhile go at
@@ -82,6 +84,7 @@ impl Control {
             ceiling: None,
             crossings_seen: 0,
             last_level: 0.0,
+            raises: 0,
         }
     }
 
@@ -220,6 +223,7 @@ impl Control {
         if side_changed || !self.anchored {
             // A new side, or the first approach to the target (a burst: nothing to probe).
             self.probe_from = (now, self.admitted);
+            self.raises = 0;
             return;
         }
         if zone == Zone::Fresh {
@@ -234,13 +238,21 @@ impl Control {
         match zone {
             // Still short of the target after a whole interval of drawing slower than the
             // estimate: the estimate is too high.
-            Zone::Above => self.estimate = (self.estimate * (1.0 - s.dither)).max(s.min_rate),
+            Zone::Above => {
+                self.estimate = (self.estimate * (1.0 - s.dither)).max(s.min_rate);
+                self.raises = 0;
+            }
             // Still above the target after an interval of drawing faster than the estimate
-            // (unless we had too little work to draw that fast): the estimate is too low.
+            // (unless we had too little work to draw that fast): the estimate is too low. Each
+            // interval in a row that says so doubles the step (10 %, 20 %, 40 %, 80 %): a client
+            // sharing the budget that stops leaves its part to take up, and at 10 % an interval
+            // twice the rate took 15 s to reach while the bucket filled unused.
             _ => {
                 let slowest = self.estimate * (1.0 + s.dither) * interval.as_secs_f64();
                 if self.admitted - n_from >= 0.8 * slowest {
-                    self.estimate = (self.estimate * (1.0 + s.dither)).min(s.max_rate);
+                    let step = s.dither * f64::from(1u32 << self.raises.min(3));
+                    self.estimate = (self.estimate * (1.0 + step)).min(s.max_rate);
+                    self.raises += 1;
                 }
             }
         }

@@ -239,7 +239,8 @@ impl Run {
     }
 }
 
-/// `users` users provisioned by `clients` pacers with `concurrency` workers each.
+/// `users` users provisioned by `clients` pacers with `concurrency` workers each, each client
+/// its own share of them.
 fn simulate(
     mut graph: Graph,
     clients: usize,
@@ -256,14 +257,19 @@ fn simulate(
         .map(|i| Worker {
             client: i % clients,
             next: None,
-            ready_at: t0,
+            // Processes never start together: each client 0.7 s after the one before.
+            ready_at: t0 + Duration::from_millis(700 * (i % clients) as u64),
             in_flight: false,
             reserved: None,
         })
         .collect();
     // Per client, the worker whose write holds the write gate while it waits for its turn.
     let mut gates: Vec<Option<usize>> = vec![None; clients];
-    let mut left = users;
+    // Each client has its own part of the users, as two processes given a half each: one may
+    // finish first, and the other must then take up the whole budget alone.
+    let mut left: Vec<u64> = (0..clients as u64)
+        .map(|c| users / clients as u64 + u64::from(c < users % clients as u64))
+        .collect();
     let mut done = 0u64;
     // Answers by when they arrive (latencies differ, so not in the order sent).
     let mut answers = Answers::default();
@@ -319,8 +325,8 @@ fn simulate(
             }
             let call = match w.next {
                 Some(call) => call,
-                None if left > 0 => {
-                    left -= 1;
+                None if left[w.client] > 0 => {
+                    left[w.client] -= 1;
                     w.next = Some(Call::Options);
                     Call::Options
                 }
