@@ -22,37 +22,6 @@ use serde_json::{Value, json};
 
 const OWNER: &str = "owner@example.com";
 
-fn size(var: &str, default: usize) -> usize {
-    match std::env::var(var) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{var} must be a number, not {v:?}")),
-        Err(_) => default,
-    }
-}
-
-/// Every object of a Graph collection at the sandbox, following `@odata.nextLink`.
-async fn graph_all(tenant: &Tenant, path: &str) -> Vec<Value> {
-    let token = tenant.sandbox.app_token().unwrap();
-    let mut url = Some(format!("{}/v1.0{path}", tenant.sandbox.graph_url()));
-    let mut out = Vec::new();
-    while let Some(next) = url {
-        let page: Value = tenant
-            .http
-            .get(&next)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        out.extend(page["value"].as_array().unwrap().iter().cloned());
-        url = page["@odata.nextLink"].as_str().map(str::to_owned);
-    }
-    out
-}
-
 /// A user as both sides are compared: (display name, enabled, department).
 type UserView = (String, bool, Option<String>);
 
@@ -67,11 +36,11 @@ struct Directory {
 /// The sandbox's directory, without what it was seeded with.
 async fn tenant_directory(tenant: &Tenant, seeded: &BTreeSet<String>) -> Directory {
     let mut users = BTreeMap::new();
-    for u in graph_all(
-        tenant,
-        "/users?$top=999&$select=id,userPrincipalName,displayName,accountEnabled,department",
-    )
-    .await
+    for u in tenant
+        .graph_all(
+            "/users?$top=999&$select=id,userPrincipalName,displayName,accountEnabled,department",
+        )
+        .await
     {
         let upn = u["userPrincipalName"].as_str().unwrap().to_lowercase();
         if seeded.contains(&upn) {
@@ -90,7 +59,7 @@ async fn tenant_directory(tenant: &Tenant, seeded: &BTreeSet<String>) -> Directo
     }
     let mut groups = BTreeMap::new();
     let mut nicknames = BTreeSet::new();
-    for g in graph_all(tenant, "/groups?$top=999").await {
+    for g in tenant.graph_all("/groups?$top=999").await {
         let name = g["displayName"].as_str().unwrap().to_owned();
         if seeded.contains(&format!("group:{name}")) {
             continue;
@@ -101,14 +70,14 @@ async fn tenant_directory(tenant: &Tenant, seeded: &BTreeSet<String>) -> Directo
             "{nickname}: a group created twice"
         );
         let id = g["id"].as_str().unwrap();
-        let members = graph_all(
-            tenant,
-            &format!("/groups/{id}/members?$top=999&$select=userPrincipalName"),
-        )
-        .await
-        .iter()
-        .map(|m| m["userPrincipalName"].as_str().unwrap().to_lowercase())
-        .collect();
+        let members = tenant
+            .graph_all(&format!(
+                "/groups/{id}/members?$top=999&$select=userPrincipalName"
+            ))
+            .await
+            .iter()
+            .map(|m| m["userPrincipalName"].as_str().unwrap().to_lowercase())
+            .collect();
         assert!(
             groups.insert(name.clone(), members).is_none(),
             "{name} twice"
@@ -371,8 +340,8 @@ async fn patch_knobs(tenant: &Tenant, knobs: Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_and_groups_made_in_behalf_reach_entra_exactly_through_faults_and_a_kill() {
-    let users = size("BEHALF_E2E_OUTBOUND_USERS", 500);
-    let group_count = size("BEHALF_E2E_OUTBOUND_GROUPS", 20);
+    let users = common::env_size("BEHALF_E2E_OUTBOUND_USERS", 500);
+    let group_count = common::env_size("BEHALF_E2E_OUTBOUND_GROUPS", 20);
     let later = (users / 5).max(5);
     let started = Instant::now();
     let tenant = Tenant::start_with(SandboxConfig {
@@ -385,12 +354,13 @@ async fn users_and_groups_made_in_behalf_reach_entra_exactly_through_faults_and_
         ..SandboxConfig::default()
     })
     .await;
-    let mut seeded: BTreeSet<String> = graph_all(&tenant, "/users?$top=999")
+    let mut seeded: BTreeSet<String> = tenant
+        .graph_all("/users?$top=999")
         .await
         .iter()
         .map(|u| u["userPrincipalName"].as_str().unwrap().to_lowercase())
         .collect();
-    for g in graph_all(&tenant, "/groups?$top=999").await {
+    for g in tenant.graph_all("/groups?$top=999").await {
         seeded.insert(format!("group:{}", g["displayName"].as_str().unwrap()));
     }
 

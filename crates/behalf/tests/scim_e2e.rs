@@ -29,50 +29,19 @@ use common::tenant::{Tenant, methods_per_user};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
-fn size(var: &str, default: usize) -> usize {
-    match std::env::var(var) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{var} must be a number, not {v:?}")),
-        Err(_) => default,
-    }
-}
-
-/// Every object of a Graph collection, following `@odata.nextLink`.
-async fn graph_all(tenant: &Tenant, path: &str) -> Vec<Value> {
-    let token = tenant.sandbox.app_token().unwrap();
-    let mut url = Some(format!("{}/v1.0{path}", tenant.sandbox.graph_url()));
-    let mut out = Vec::new();
-    while let Some(next) = url {
-        let page: Value = tenant
-            .http
-            .get(&next)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        out.extend(page["value"].as_array().unwrap().iter().cloned());
-        url = page["@odata.nextLink"].as_str().map(str::to_owned);
-    }
-    out
-}
-
 /// The tenant's groups: displayName → member UPNs.
 async fn tenant_groups(tenant: &Tenant) -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
-    for g in graph_all(tenant, "/groups?$top=999").await {
+    for g in tenant.graph_all("/groups?$top=999").await {
         let id = g["id"].as_str().unwrap();
-        let members = graph_all(
-            tenant,
-            &format!("/groups/{id}/members?$top=999&$select=userPrincipalName"),
-        )
-        .await
-        .iter()
-        .map(|m| m["userPrincipalName"].as_str().unwrap().to_owned())
-        .collect();
+        let members = tenant
+            .graph_all(&format!(
+                "/groups/{id}/members?$top=999&$select=userPrincipalName"
+            ))
+            .await
+            .iter()
+            .map(|m| m["userPrincipalName"].as_str().unwrap().to_owned())
+            .collect();
         out.insert(g["displayName"].as_str().unwrap().to_owned(), members);
     }
     out
@@ -141,8 +110,8 @@ async fn wait_for_vault(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entra_provisioning_over_scim_registers_everyone_and_deprovisions_exactly_the_disabled_and_deleted()
  {
-    let users = size("BEHALF_E2E_SCIM_USERS", 1_000);
-    let groups = size("BEHALF_E2E_SCIM_GROUPS", 50);
+    let users = common::env_size("BEHALF_E2E_SCIM_USERS", 1_000);
+    let groups = common::env_size("BEHALF_E2E_SCIM_GROUPS", 50);
     let changed = (users / 100).max(1);
     let started = Instant::now();
     // Graph's throttling model off: this test is about SCIM, not about pacing registrations.

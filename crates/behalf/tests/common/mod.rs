@@ -17,6 +17,17 @@ pub fn behalf() -> Command {
     command
 }
 
+/// A test's size from the environment variable `var` (a long run's size is set there), or
+/// `default`.
+pub fn env_size(var: &str, default: usize) -> usize {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{var} must be a number, not {v:?}")),
+        Err(_) => default,
+    }
+}
+
 /// Runs to completion and returns the output.
 pub fn run(command: &mut Command) -> Output {
     command

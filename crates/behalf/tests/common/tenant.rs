@@ -78,14 +78,12 @@ impl Tenant {
             .unwrap()
     }
 
-    /// Every user of the tenant: (UPN, enabled).
-    pub async fn users(&self) -> Vec<(String, bool)> {
+    /// Every object of a Graph collection at the sandbox (`path` after `/v1.0`), read as the
+    /// sandbox's app, following `@odata.nextLink`.
+    pub async fn graph_all(&self, path: &str) -> Vec<Value> {
         let token = self.sandbox.app_token().unwrap();
-        let mut url = Some(format!(
-            "{}/v1.0/users?$select=userPrincipalName,accountEnabled&$top=999",
-            self.sandbox.graph_url()
-        ));
-        let mut users = Vec::new();
+        let mut url = Some(format!("{}/v1.0{path}", self.sandbox.graph_url()));
+        let mut out = Vec::new();
         while let Some(next) = url {
             let page: Value = self
                 .http
@@ -97,15 +95,24 @@ impl Tenant {
                 .json()
                 .await
                 .unwrap();
-            for u in page["value"].as_array().unwrap() {
-                users.push((
-                    u["userPrincipalName"].as_str().unwrap().to_owned(),
-                    u["accountEnabled"].as_bool().unwrap(),
-                ));
-            }
+            out.extend(page["value"].as_array().unwrap().iter().cloned());
             url = page["@odata.nextLink"].as_str().map(str::to_owned);
         }
-        users
+        out
+    }
+
+    /// Every user of the tenant: (UPN, enabled).
+    pub async fn users(&self) -> Vec<(String, bool)> {
+        self.graph_all("/users?$select=userPrincipalName,accountEnabled&$top=999")
+            .await
+            .iter()
+            .map(|u| {
+                (
+                    u["userPrincipalName"].as_str().unwrap().to_owned(),
+                    u["accountEnabled"].as_bool().unwrap(),
+                )
+            })
+            .collect()
     }
 
     /// Sends a Graph request as the sandbox's app; panics unless it succeeds.
