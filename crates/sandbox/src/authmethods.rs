@@ -1,8 +1,7 @@
 //! Authentication methods: FIDO2 creation options and registration on behalf of a user
 //! (<https://learn.microsoft.com/graph/api/fido2authenticationmethod-creationoptions>,
 //! <https://learn.microsoft.com/graph/api/authentication-post-fido2methods>), listing / deleting
-//! passkeys, and Temporary Access Passes
-//! (<https://learn.microsoft.com/graph/api/authentication-post-temporaryaccesspassmethods>).
+//! passkeys, and the list of all of a user's methods (Temporary Access Passes are in `taps`).
 //!
 //! Registration is verified the way Entra does: the challenge must be one this tenant issued for
 //! that user, unexpired and unused; only `packed` and `none` attestation; the FIDO2 policy's
@@ -21,8 +20,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use rand::RngExt;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -37,7 +35,7 @@ use crate::config::CredentialIdEncoding;
 use crate::errors::{Result, SandboxError};
 use crate::oauth::Caller;
 use crate::server::ApiVersion;
-use crate::state::{Fido2Method, PendingChallenge, Shared, Stats, TapMethod, iso};
+use crate::state::{Fido2Method, PendingChallenge, Shared, Stats, iso};
 use crate::users::{self, context};
 
 /// Entra's passkey relying party id; clientDataJSON's origin is `https://` + rp.id.
@@ -55,10 +53,6 @@ pub(crate) const METHODS_READ: &[&str] = &[
 pub(crate) const PASSKEY_WRITE: &[&str] = &[
     "UserAuthenticationMethod.ReadWrite.All",
     "UserAuthMethod-Passkey.ReadWrite.All",
-];
-pub(crate) const TAP_WRITE: &[&str] = &[
-    "UserAuthenticationMethod.ReadWrite.All",
-    "UserAuthMethod-TAP.ReadWrite.All",
 ];
 
 /// Base64url that tolerates a client adding `=` padding.
@@ -121,7 +115,7 @@ pub(crate) fn fido2_json(m: &Fido2Method) -> Value {
 
 /// The user (position, id) a request is about, refusing the caller's own account: Graph answers
 /// 405 for self-service operations on these on-behalf-of APIs.
-fn target_user(
+pub(crate) fn target_user(
     shared: &Shared,
     caller: &Caller,
     key: &str,
@@ -575,7 +569,7 @@ fn register_inner(
     Ok(body)
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -619,159 +613,6 @@ pub(crate) async fn delete_fido2(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn tap_json(t: &TapMethod, now: i64, pass: Option<&str>) -> Value {
-    let end = t.start + i64::from(t.lifetime_minutes) * 60_000;
-    let spent = t.usable_once && t.used;
-    let usable = now >= t.start && now < end && !spent;
-    json!({
-        "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod",
-        "id": t.id,
-        "temporaryAccessPass": pass,
-        "createdDateTime": iso(t.created),
-        "startDateTime": iso(t.start),
-        "lifetimeInMinutes": t.lifetime_minutes,
-        "isUsableOnce": t.usable_once,
-        "isUsable": usable,
-        "methodUsabilityReason": if usable { "EnabledByPolicy" } else if spent { "OneTimeUsed" } else if now < t.start { "NotYetValid" } else { "Expired" },
-    })
-}
-
-/// `POST /users/{id}/authentication/temporaryAccessPassMethods`: the pass is in this answer only.
-pub(crate) async fn create_tap(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    Extension(v): Extension<ApiVersion>,
-    Path(key): Path<String>,
-    body: Bytes,
-) -> Result<Response> {
-    caller.require(TAP_WRITE)?;
-    let (pos, _) = target_user(&shared, &caller, &key, false)?;
-    let m: Map<String, Value> = if body.is_empty() {
-        Map::new()
-    } else {
-        users::parse_body(&body)?
-    };
-    let lifetime = match m.get("lifetimeInMinutes") {
-        None | Some(Value::Null) => None,
-        Some(l) => match l.as_u64() {
-            Some(n)
-                if u32::try_from(n)
-                    .is_ok_and(|n| crate::tap_policy::LIFETIME_BOUNDS.contains(&n)) =>
-            {
-                Some(n as u32)
-            }
-            _ => {
-                return Err(SandboxError::BadRequestMethods(format!(
-                    "The lifetimeInMinutes value {l} is outside the range allowed by the Temporary Access Pass policy (10 to 43200)."
-                )));
-            }
-        },
-    };
-    let usable_once = match m.get("isUsableOnce") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            return Err(SandboxError::BadRequestMethods(
-                "isUsableOnce must be a boolean.".into(),
-            ));
-        }
-    };
-    // The tenant's TAP policy decides whether this user may have a pass at all, and bounds it.
-    let (lifetime, usable_once, length) =
-        crate::tap_policy::admit(&shared.read(), pos, lifetime, usable_once)?;
-    let now = shared.clock.now_ms();
-    let start = match m.get("startDateTime").and_then(Value::as_str) {
-        None => now,
-        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-            .map_err(|_| {
-                SandboxError::BadRequestMethods(format!(
-                    "startDateTime '{s}' is not a valid date and time."
-                ))
-            })?,
-    };
-    // A TAP is the policy's defaultLength (8 by default) of an alphabet without look-alikes.
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789+#!";
-    let mut rng = rand::rng();
-    let pass: String = (0..length)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    let tap = TapMethod {
-        id: Uuid::new_v4(),
-        created: now,
-        start,
-        lifetime_minutes: lifetime,
-        usable_once,
-        pass_sha256: hex(&Sha256::digest(pass.as_bytes())),
-        used: false,
-    };
-    let mut body = tap_json(&tap, now, Some(&pass));
-    body["@odata.context"] = json!(context(
-        &shared,
-        v,
-        &format!("users('{key}')/authentication/temporaryAccessPassMethods/$entity"),
-        None
-    ));
-    // Entra keeps one pass per user: a new one replaces the old.
-    shared.write().taps.insert(pos, vec![tap]);
-    Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-/// `GET …/temporaryAccessPassMethods`
-pub(crate) async fn list_tap(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    Extension(v): Extension<ApiVersion>,
-    Path(key): Path<String>,
-) -> Result<Json<Value>> {
-    caller.require(METHODS_READ)?;
-    let (pos, _) = target_user(&shared, &caller, &key, false)?;
-    let now = shared.clock.now_ms();
-    let dir = shared.read();
-    let value: Vec<Value> = dir
-        .taps
-        .get(&pos)
-        .map(|ts| ts.iter().map(|t| tap_json(t, now, None)).collect())
-        .unwrap_or_default();
-    Ok(Json(
-        json!({"@odata.context": context(&shared, v, &format!("users('{key}')/authentication/temporaryAccessPassMethods"), None), "value": value}),
-    ))
-}
-
-pub(crate) async fn get_tap(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    Path((key, method)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    caller.require(METHODS_READ)?;
-    let (pos, _) = target_user(&shared, &caller, &key, false)?;
-    let now = shared.clock.now_ms();
-    let dir = shared.read();
-    let t = dir
-        .taps
-        .get(&pos)
-        .and_then(|ts| ts.iter().find(|t| t.id.to_string() == method))
-        .ok_or_else(|| SandboxError::NotFound(method.clone()))?;
-    Ok(Json(tap_json(t, now, None)))
-}
-
-pub(crate) async fn delete_tap(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    Path((key, method)): Path<(String, String)>,
-) -> Result<StatusCode> {
-    caller.require(TAP_WRITE)?;
-    let (pos, _) = target_user(&shared, &caller, &key, false)?;
-    let mut dir = shared.write();
-    let taps = dir.taps.entry(pos).or_default();
-    let i = taps
-        .iter()
-        .position(|t| t.id.to_string() == method)
-        .ok_or_else(|| SandboxError::NotFound(method.clone()))?;
-    taps.remove(i);
-    Ok(StatusCode::NO_CONTENT)
-}
-
 /// `GET /users/{id}/authentication/methods`: password, passkeys and TAP.
 pub(crate) async fn list_methods(
     State(shared): State<Arc<Shared>>,
@@ -795,7 +636,7 @@ pub(crate) async fn list_methods(
             .get(&pos)
             .into_iter()
             .flatten()
-            .map(|t| tap_json(t, now, None)),
+            .map(|t| crate::taps::tap_json(t, now, None)),
     );
     Ok(Json(
         json!({"@odata.context": context(&shared, v, &format!("users('{key}')/authentication/methods"), None), "value": value}),

@@ -31,6 +31,7 @@ mod server;
 mod signin;
 mod state;
 mod tap_policy;
+mod taps;
 mod throttle;
 mod users;
 

@@ -25,7 +25,8 @@ use uuid::Uuid;
 use crate::errors::{PendingError, SandboxError};
 use crate::state::{Shared, Stats};
 use crate::{
-    admin, authmethods, delta, groups, oauth, oidc, policy, signin, tap_policy, throttle, users,
+    admin, authmethods, delta, groups, oauth, oidc, policy, signin, tap_policy, taps, throttle,
+    users,
 };
 
 /// Which Graph version a request came in on (`v1.0` and `beta` share the data).
@@ -63,11 +64,11 @@ fn graph_routes(shared: &Arc<Shared>, v: ApiVersion) -> Router<Arc<Shared>> {
         )
         .route(
             "/users/{id}/authentication/temporaryAccessPassMethods",
-            get(authmethods::list_tap).post(authmethods::create_tap),
+            get(taps::list_tap).post(taps::create_tap),
         )
         .route(
             "/users/{id}/authentication/temporaryAccessPassMethods/{method}",
-            get(authmethods::get_tap).delete(authmethods::delete_tap),
+            get(taps::get_tap).delete(taps::delete_tap),
         )
         .route(
             "/users/{id}/authentication/methods",

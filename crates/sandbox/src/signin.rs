@@ -149,7 +149,6 @@ pub(crate) async fn tap(State(shared): State<Arc<Shared>>, body: Bytes) -> Resul
 }
 
 fn tap_inner(shared: &Shared, body: &Bytes) -> Result<Value> {
-    use sha2::{Digest, Sha256};
     let m = crate::users::parse_body(body)?;
     let field = |k: &str| {
         m.get(k)
@@ -168,10 +167,7 @@ fn tap_inner(shared: &Shared, body: &Bytes) -> Result<Value> {
             "Temporary Access Pass sign in was blocked due to User Credential Policy.".into(),
         ));
     }
-    let digest: String = Sha256::digest(pass.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::taps::pass_digest(pass);
     let (user_id, user_upn) = {
         let u = &dir.users[pos as usize];
         (u.id, u.upn.clone())
