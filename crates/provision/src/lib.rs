@@ -30,7 +30,8 @@ pub use attestation::{AttestationMode, workspace_attestation};
 pub use credentials::StageCredentials;
 pub use deprovision::DeprovisionSummary;
 pub use engine::{
-    Engine, EngineError, EngineOptions, RunSummary, is_dead_local_worker, local_worker_id,
+    DEAD_HOLDER_HOLD, Engine, EngineError, EngineOptions, RunSummary, is_dead_local_worker,
+    local_worker_id,
 };
 pub use lease::while_renewing;
 pub use progress::{ItemReport, Progress, ProgressSnapshot};

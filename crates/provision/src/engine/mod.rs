@@ -103,7 +103,7 @@ mod outcome;
 mod step;
 mod worker;
 
-pub use worker::{is_dead_local_worker, local_worker_id};
+pub use worker::{DEAD_HOLDER_HOLD, is_dead_local_worker, local_worker_id};
 
 use claims::{Claim, Claims};
 use outcome::{Finish, Step, registered_finish, report, retry_backoff, rp_refusal};

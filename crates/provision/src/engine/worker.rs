@@ -41,7 +41,8 @@ pub fn is_dead_local_worker(worker: &str) -> bool {
 /// sent again before that answer's `Retry-After` as an early retry. The store cannot tell an
 /// item in flight from one claimed but not started, so all of them wait: a few dozen items at
 /// most (the concurrency and one claim batch), once per crash, while the run goes on with others.
-pub(super) const DEAD_HOLDER_HOLD: Duration = Duration::from_secs(5);
+/// The outbound writes' queue applies the same rule to its dead holders.
+pub const DEAD_HOLDER_HOLD: Duration = Duration::from_secs(5);
 
 impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
     /// Takes back the items of this host's lease holders that died. They wait out

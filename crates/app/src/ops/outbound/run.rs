@@ -28,9 +28,6 @@ pub const MAX_ATTEMPTS: i64 = 10;
 /// How long a claim holds a write. A write is one Graph call (with the client's own retries
 /// of reads), far shorter; a holder that dies is found by its pid on this host at once.
 const LEASE: Duration = Duration::from_secs(300);
-/// How long the writes of a worker that died wait before they are claimed again: it may have
-/// read a 429's Retry-After and died before recording it (as the engine's items wait).
-const DEAD_HOLDER_GRACE_MS: i64 = 5_000;
 /// Writes claimed at a time, and sent at once.
 const BATCH: i64 = 32;
 const CONCURRENCY: usize = 8;
@@ -132,6 +129,13 @@ fn on_error(e: &GraphError, attempts: i64, sent: bool) -> WriteResult {
     }
 }
 
+/// How long the writes of a worker that died wait before they are claimed again: the engine's
+/// rule for its items ([`behalf_provision::DEAD_HOLDER_HOLD`]), as the same can happen (a 429's
+/// Retry-After read, the process dead before recording it).
+fn dead_holder_hold_ms() -> i64 {
+    i64::try_from(behalf_provision::DEAD_HOLDER_HOLD.as_millis()).unwrap_or(i64::MAX)
+}
+
 impl Operator<'_> {
     /// Sends every due write until none is claimable (or `stop` turns true). Writes waiting on
     /// time (a Retry-After, a backoff) are left for a later run.
@@ -142,7 +146,7 @@ impl Operator<'_> {
         for holder in store.write_lease_holders(workspace).await? {
             if behalf_provision::is_dead_local_worker(&holder) {
                 let n = store
-                    .release_write_leases_of(workspace, &holder, DEAD_HOLDER_GRACE_MS)
+                    .release_write_leases_of(workspace, &holder, dead_holder_hold_ms())
                     .await?;
                 tracing::info!(worker = %holder, released = n, "took back the writes of a worker that died");
             }
