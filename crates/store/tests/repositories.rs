@@ -16,6 +16,26 @@ fn draft(upn: &str, external_id: Option<&str>, enabled: bool) -> UserDraft {
     }
 }
 
+/// The users of `drafts`, stored in a new workspace, and a job for those needing a passkey,
+/// with `detail`.
+async fn job_of(
+    store: &behalf_store::Store,
+    drafts: &[UserDraft],
+    detail: serde_json::Value,
+) -> (Workspace, Job) {
+    let ws = store.ensure_workspace("default").await.unwrap();
+    store.upsert_users(ws.id, drafts).await.unwrap();
+    let users = store
+        .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
+        .await
+        .unwrap();
+    let job = store
+        .create_job(ws.id, MICROSOFT_RP_ID, &detail, "test", &users)
+        .await
+        .unwrap();
+    (ws, job)
+}
+
 each_backend!(
     migrations_are_applied_and_ready,
     |store: TestStore| async move {
@@ -293,25 +313,12 @@ each_backend!(
 each_backend!(
     an_item_deferred_by_a_retry_after_is_claimed_by_no_run_before_it,
     |store: TestStore| async move {
-        let ws = store.ensure_workspace("default").await.unwrap();
-        store
-            .upsert_users(ws.id, &[draft("d@c.com", Some("xd"), true)])
-            .await
-            .unwrap();
-        let users = store
-            .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
-            .await
-            .unwrap();
-        let job = store
-            .create_job(
-                ws.id,
-                MICROSOFT_RP_ID,
-                &serde_json::json!({}),
-                "test",
-                &users,
-            )
-            .await
-            .unwrap();
+        let (_, job) = job_of(
+            &store,
+            &[draft("d@c.com", Some("xd"), true)],
+            serde_json::json!({}),
+        )
+        .await;
         let item = store.claim_items(job.id, "w1", 1, 60_000).await.unwrap();
         assert_eq!(store.next_deferred_in(job.id).await.unwrap(), None);
         // Timed from before the call: the store dates the deferral when it runs the UPDATE,
@@ -354,25 +361,10 @@ each_backend!(
 each_backend!(
     the_items_of_a_dead_holder_wait_their_hold_and_the_longest_deferral_is_known,
     |store: TestStore| async move {
-        let ws = store.ensure_workspace("default").await.unwrap();
         let drafts: Vec<_> = (0..3)
             .map(|i| draft(&format!("h{i}@c.com"), Some(&format!("xh{i}")), true))
             .collect();
-        store.upsert_users(ws.id, &drafts).await.unwrap();
-        let users = store
-            .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
-            .await
-            .unwrap();
-        let job = store
-            .create_job(
-                ws.id,
-                MICROSOFT_RP_ID,
-                &serde_json::json!({}),
-                "test",
-                &users,
-            )
-            .await
-            .unwrap();
+        let (_, job) = job_of(&store, &drafts, serde_json::json!({})).await;
         let items = store.claim_items(job.id, "dead", 3, 60_000).await.unwrap();
         assert_eq!(items.len(), 3);
         assert_eq!(store.longest_deferral_in(job.id).await.unwrap(), 0);
@@ -693,25 +685,12 @@ each_backend!(
 each_backend!(
     a_renewed_lease_is_not_taken_over_and_open_jobs_are_listed,
     |store: TestStore| async move {
-        let ws = store.ensure_workspace("default").await.unwrap();
-        store
-            .upsert_users(ws.id, &[draft("a@c.com", Some("u1"), true)])
-            .await
-            .unwrap();
-        let users = store
-            .users_needing_passkey(ws.id, MICROSOFT_RP_ID)
-            .await
-            .unwrap();
-        let job = store
-            .create_job(
-                ws.id,
-                MICROSOFT_RP_ID,
-                &serde_json::json!({"kind": "automatic"}),
-                "test",
-                &users,
-            )
-            .await
-            .unwrap();
+        let (ws, job) = job_of(
+            &store,
+            &[draft("a@c.com", Some("u1"), true)],
+            serde_json::json!({"kind": "automatic"}),
+        )
+        .await;
         assert_eq!(
             store
                 .open_jobs(ws.id)

@@ -10,6 +10,8 @@
 //! a 503 makes the worker wait the `Retry-After` and send the same request again (the client's
 //! retry). Clients (pacers) may share the budgets, as two instances of one app do.
 
+use std::cmp::Reverse;
+
 use super::tests::{options, post};
 use super::*;
 
@@ -159,7 +161,8 @@ struct Worker {
     client: usize,
     next: Option<Call>,
     ready_at: Instant,
-    in_flight: bool,
+    /// The call in flight and the answer it will get.
+    in_flight: Option<(Call, Feedback)>,
     /// A call whose units' slot is reserved, to be sent at `ready_at`.
     reserved: Option<Call>,
 }
@@ -174,49 +177,9 @@ fn jittered(latency: Duration, n: u64) -> Duration {
     latency.mul_f64(1.0 + 0.1 * spread)
 }
 
-/// Answers in flight, the first to arrive on top.
-#[derive(Default)]
-struct Answers {
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<Pending>>,
-    sent: u64,
-}
-
-/// An answer in flight: (when it arrives, worker, call, answer), ordered by arrival, then by
-/// the order sent.
-struct Pending((Instant, usize, Call, Feedback), u64);
-
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        (self.0.0, self.1) == (other.0.0, other.1)
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Pending {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.0.0, self.1).cmp(&(other.0.0, other.1))
-    }
-}
-
-impl Answers {
-    fn push(&mut self, answer: (Instant, usize, Call, Feedback)) {
-        self.sent += 1;
-        self.heap
-            .push(std::cmp::Reverse(Pending(answer, self.sent)));
-    }
-
-    fn peek(&self) -> Option<&(Instant, usize, Call, Feedback)> {
-        self.heap.peek().map(|r| &r.0.0)
-    }
-
-    fn pop(&mut self) -> Option<Pending> {
-        self.heap.pop().map(|r| r.0)
-    }
-}
+/// Answers in flight, the first to arrive on top: (when it arrives, the order sent, worker).
+/// A worker has one request in flight at most, whose call and answer it holds itself.
+type Arrivals = std::collections::BinaryHeap<Reverse<(Instant, u64, usize)>>;
 
 struct Run {
     seconds: f64,
@@ -259,7 +222,7 @@ fn simulate(
             next: None,
             // Processes never start together: each client 0.7 s after the one before.
             ready_at: t0 + Duration::from_millis(700 * (i % clients) as u64),
-            in_flight: false,
+            in_flight: None,
             reserved: None,
         })
         .collect();
@@ -272,17 +235,21 @@ fn simulate(
         .collect();
     let mut done = 0u64;
     // Answers by when they arrive (latencies differ, so not in the order sent).
-    let mut answers = Answers::default();
+    let mut arrivals = Arrivals::new();
+    let mut sent = 0u64;
     let step = Duration::from_millis(1);
     let mut now = t0;
     let (options, post) = (options(), post());
     while done < users {
         now += step;
         graph.tick(step.as_secs_f64());
-        while answers.peek().is_some_and(|a| a.0 <= now) {
-            let (_, i, call, answer) = answers.pop().expect("checked").0;
+        while arrivals.peek().is_some_and(|a| a.0.0 <= now) {
+            let i = arrivals.pop().expect("checked").0.2;
             let w = &mut workers[i];
-            w.in_flight = false;
+            let (call, answer) = w
+                .in_flight
+                .take()
+                .expect("an answer to a request in flight");
             let kind = match call {
                 Call::Options => &options,
                 Call::Post => &post,
@@ -307,7 +274,7 @@ fn simulate(
             }
         }
         for (i, w) in workers.iter_mut().enumerate() {
-            if w.in_flight || w.ready_at > now {
+            if w.in_flight.is_some() || w.ready_at > now {
                 continue;
             }
             if let Some(call) = w.reserved.take() {
@@ -318,9 +285,9 @@ fn simulate(
                     w.ready_at = t;
                     continue;
                 }
-                let answer = graph.call(call);
-                w.in_flight = true;
-                answers.push((now + jittered(latency, graph.requests), i, call, answer));
+                w.in_flight = Some((call, graph.call(call)));
+                sent += 1;
+                arrivals.push(Reverse((now + jittered(latency, graph.requests), sent, i)));
                 continue;
             }
             let call = match w.next {
@@ -365,9 +332,9 @@ fn simulate(
                     continue;
                 }
             }
-            let answer = graph.call(call);
-            w.in_flight = true;
-            answers.push((now + jittered(latency, graph.requests), i, call, answer));
+            w.in_flight = Some((call, graph.call(call)));
+            sent += 1;
+            arrivals.push(Reverse((now + jittered(latency, graph.requests), sent, i)));
         }
     }
     let seconds = now.duration_since(t0).as_secs_f64();
