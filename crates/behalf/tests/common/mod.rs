@@ -86,4 +86,5 @@ pub async fn start_server(mut command: Command) -> Server {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+pub mod smtp;
 pub mod tenant;
