@@ -144,6 +144,12 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Browser {
+        Browser::start_with_args(&[]).await
+    }
+
+    /// A browser with `extra` Chromium flags after the usual ones (Behalf Key's tests load the
+    /// unpacked extension with them).
+    pub async fn start_with_args(extra: &[String]) -> Browser {
         let chromium = required_program("chromium");
         let chromedriver = Driver::start();
         let profile = tempfile::tempdir().expect("a profile directory");
@@ -158,6 +164,9 @@ impl Browser {
             .unwrap();
         caps.add_arg(&format!("--window-size={},{}", DESKTOP.0, DESKTOP.1))
             .unwrap();
+        for flag in extra {
+            caps.add_arg(flag).unwrap();
+        }
         caps.add_experimental_option(
             "prefs",
             json!({

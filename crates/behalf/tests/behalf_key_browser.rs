@@ -1,0 +1,224 @@
+//! Behalf Key in a real headless Chromium: Debian's `chromium` started by `chromedriver` with the
+//! unpacked extension (`--load-extension`, and `--disable-extensions-except` the same folder),
+//! on a relying-party page of the test's own served over HTTP at `http://localhost:<port 0>`
+//! (a secure context, so WebAuthn runs there). Debian's `chromium` and `chromium-driver` are
+//! required (`.ci/run` installs them); without them the test fails, it does not skip.
+//!
+//! What a user of an unpaired Behalf Key sees: the extension is loaded and says it is not
+//! paired, its main-world script is in the page, and WebAuthn stays the browser's own: a
+//! `create` and a `get` reach the browser's authenticator (a CDP virtual authenticator stands in
+//! for a platform or USB key), and a `get` for a credential nobody has ends in the browser's
+//! NotAllowedError rather than hanging.
+
+#[path = "panel/browser.rs"]
+#[allow(dead_code)]
+mod browser;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+
+use browser::Browser;
+
+/// The relying party's page: `ask(kind, options)` runs navigator.credentials[kind] and answers
+/// what the page got (the credential's JSON, or the error's name and message).
+const PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Test RP</title>
+<script>
+window.ask = async (kind, options) => {
+  try {
+    const c = await navigator.credentials[kind](options);
+    return { ok: true, id: c.id, type: c.type, attachment: c.authenticatorAttachment, json: c.toJSON() };
+  } catch (e) {
+    return { ok: false, name: e.name, message: e.message };
+  }
+};
+</script></head><body><h1>Test RP</h1></body></html>"#;
+
+/// A one-page HTTP server on a free port of 127.0.0.1, for as long as the test runs.
+async fn serve_page() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&request);
+                let (status, body) = if line.starts_with("GET / ") {
+                    ("200 OK", PAGE)
+                } else {
+                    ("404 Not Found", "")
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// Chromium with Behalf Key loaded unpacked from the repository's `extension/`.
+async fn browser_with_extension() -> Browser {
+    let extension = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../extension")
+        .canonicalize()
+        .expect("the repository has extension/");
+    let path = extension.display();
+    Browser::start_with_args(&[
+        format!("--load-extension={path}"),
+        format!("--disable-extensions-except={path}"),
+    ])
+    .await
+}
+
+/// The extension's id, read from its service worker's URL once Chromium has started it.
+async fn extension_id(browser: &Browser) -> String {
+    browser
+        .eventually("Behalf Key's service worker to run", async |b| {
+            let targets = b.cdp("Target.getTargets", json!({})).await;
+            targets["targetInfos"]
+                .as_array()?
+                .iter()
+                .filter(|t| t["type"] == "service_worker")
+                .filter_map(|t| t["url"].as_str())
+                .find(|url| url.ends_with("/background.js"))
+                .and_then(|url| url.strip_prefix("chrome-extension://"))
+                .and_then(|rest| rest.split('/').next())
+                .map(str::to_owned)
+        })
+        .await
+}
+
+async fn ask(browser: &Browser, kind: &str, options: &str) -> Value {
+    let script = format!("return window.ask('{kind}', {options});");
+    browser.script(&script, vec![]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaired_behalf_key_leaves_webauthn_to_the_browser() {
+    let port = serve_page().await;
+    let mut browser = browser_with_extension().await;
+    let id = extension_id(&browser).await;
+
+    // The popup, as the toolbar button opens it: not paired, and it says whose WebAuthn it is.
+    browser
+        .goto(&format!("chrome-extension://{id}/pages/popup.html"))
+        .await;
+    let unpaired = browser.text_of("#unpaired").await;
+    assert_eq!(
+        unpaired,
+        "Not paired: this browser's own passkeys and security keys are in use."
+    );
+    assert!(browser.has("form#pair").await, "the pairing form is shown");
+    assert_eq!(
+        browser.unlabelled_controls().await,
+        Vec::<String>::new(),
+        "every field of the pairing form has a label"
+    );
+    // The worker's own record of the proxy: not attached while unpaired.
+    let proxy = browser
+        .script(
+            "return chrome.storage.session.get('proxy').then(v => v.proxy);",
+            vec![],
+        )
+        .await;
+    assert_eq!(proxy["state"], "detached", "proxy state: {proxy}");
+
+    // The relying party's page, with a virtual authenticator as the browser's own.
+    browser.goto(&format!("http://localhost:{port}/")).await;
+    browser.wait_for("h1").await;
+    let wrapped = browser
+        .script("return navigator.credentials.get.toString();", vec![])
+        .await;
+    assert!(
+        !wrapped
+            .as_str()
+            .unwrap_or_default()
+            .contains("[native code]"),
+        "Behalf Key's main-world script wraps navigator.credentials.get: {wrapped}"
+    );
+    browser.cdp("WebAuthn.enable", json!({})).await;
+    browser
+        .cdp(
+            "WebAuthn.addVirtualAuthenticator",
+            json!({"options": {
+                "protocol": "ctap2", "transport": "usb", "hasResidentKey": true,
+                "hasUserVerification": true, "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+            }}),
+        )
+        .await;
+
+    let created = ask(
+        &browser,
+        "create",
+        "{publicKey: {challenge: crypto.getRandomValues(new Uint8Array(32)), \
+          rp: {id: 'localhost', name: 'Test RP'}, \
+          user: {id: new Uint8Array([1, 2, 3, 4]), name: 'alice', displayName: 'Alice'}, \
+          pubKeyCredParams: [{type: 'public-key', alg: -7}], timeout: 20000}}",
+    )
+    .await;
+    assert_eq!(
+        created["ok"], true,
+        "the browser's authenticator made the credential: {created}"
+    );
+    assert_eq!(created["type"], "public-key");
+    assert_eq!(
+        created["json"]["response"]["transports"],
+        json!(["usb"]),
+        "made by the browser's (virtual USB) authenticator, not Behalf Key: {created}"
+    );
+
+    let signed_in = ask(
+        &browser,
+        "get",
+        &format!(
+            "{{publicKey: {{challenge: crypto.getRandomValues(new Uint8Array(32)), rpId: 'localhost', \
+              allowCredentials: [{{type: 'public-key', id: Uint8Array.from(atob('{}'.replace(/-/g, '+').replace(/_/g, '/')), c => c.charCodeAt(0))}}], \
+              timeout: 20000}}}}",
+            created["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(
+        signed_in["ok"], true,
+        "the browser's authenticator signed in: {signed_in}"
+    );
+    assert_eq!(signed_in["id"], created["id"]);
+
+    // A credential no authenticator has: the browser's own refusal, well inside the timeout.
+    let started = std::time::Instant::now();
+    let refused = ask(
+        &browser,
+        "get",
+        "{publicKey: {challenge: new Uint8Array(32), rpId: 'localhost', \
+          allowCredentials: [{type: 'public-key', id: new Uint8Array(16)}], timeout: 120000}}",
+    )
+    .await;
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["name"], "NotAllowedError", "{refused}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the refusal came without waiting out the request's 120 s: {:?}",
+        started.elapsed()
+    );
+    browser.assert_no_console_errors(&[]).await;
+    browser.quit().await;
+}
