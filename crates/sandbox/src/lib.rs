@@ -24,6 +24,7 @@ mod groups;
 mod oauth;
 mod odata;
 mod oidc;
+mod passwords;
 mod policy;
 pub mod scim_push;
 mod seed;

@@ -1,7 +1,7 @@
 //! The Microsoft identity platform's v2.0 token endpoint, as far as Behalf uses it: client
 //! credentials with a secret or a certificate assertion (verified in [`crate::certs`]), the
-//! device authorization grant, refresh tokens, and the authorization code grant of the OpenID
-//! Connect sign-in ([`crate::oidc`])
+//! device authorization grant, refresh tokens, the authorization code grant of the OpenID
+//! Connect sign-in ([`crate::oidc`]) and the password grant (ROPC, [`crate::passwords`])
 //! (<https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow>,
 //! <https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code>).
 //!
@@ -373,6 +373,7 @@ pub(crate) async fn token(
         "urn:ietf:params:oauth:grant-type:device_code" => device_code_grant(&shared, &form),
         "refresh_token" => refresh_grant(&shared, &form),
         "authorization_code" => crate::oidc::code_grant(&shared, &form),
+        "password" => crate::passwords::password_grant(&shared, &form),
         "" => Err(SandboxError::aad(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -561,7 +562,7 @@ fn device_code_grant(shared: &Shared, form: &HashMap<String, String>) -> Result<
     issue_user_tokens(shared, app.client_id, user_id, scopes)
 }
 
-fn issue_user_tokens(
+pub(crate) fn issue_user_tokens(
     shared: &Shared,
     client_id: Uuid,
     user_id: Uuid,

@@ -197,6 +197,10 @@ pub(crate) struct Directory {
     pub changes: Vec<Change>,
     pub fido2: BTreeMap<u32, Vec<Fido2Method>>,
     pub taps: BTreeMap<u32, Vec<TapMethod>>,
+    /// Users' passwords, as digests ([`crate::passwords`]); a user without one cannot sign in
+    /// with a password.
+    #[serde(default)]
+    pub passwords: BTreeMap<u32, crate::passwords::StoredPassword>,
     pub policy: Fido2Policy,
     #[serde(default)]
     pub tap_policy: TapPolicy,

@@ -279,37 +279,6 @@ pub(crate) fn check_mail_nickname(nickname: &str, resource: &str) -> Result<()> 
     Ok(())
 }
 
-/// `passwordProfile.password` as Entra's default policy wants it: 8 to 256 characters, three of
-/// upper case, lower case, digits and symbols
-/// (<https://learn.microsoft.com/entra/identity/authentication/concept-password-ban-bad-combined-policy>).
-fn check_password_profile(m: &Map<String, Value>) -> Result<()> {
-    let password = m
-        .get("passwordProfile")
-        .and_then(|p| p.get("password"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            SandboxError::BadRequest(
-                "Invalid value specified for property 'passwordProfile' of resource 'User'.".into(),
-            )
-        })?;
-    let n = password.chars().count();
-    let classes = [
-        password.chars().any(|c| c.is_uppercase()),
-        password.chars().any(|c| c.is_lowercase()),
-        password.chars().any(|c| c.is_ascii_digit()),
-        password.chars().any(|c| !c.is_alphanumeric()),
-    ]
-    .iter()
-    .filter(|x| **x)
-    .count();
-    if !(8..=256).contains(&n) || classes < 3 {
-        return Err(SandboxError::BadRequest(
-            "The specified password does not comply with password complexity requirements. Please provide a different password.".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /users`: `accountEnabled`, `displayName`, `mailNickname`, `passwordProfile` and
 /// `userPrincipalName` are required, as documented.
 pub(crate) async fn create(
@@ -335,7 +304,13 @@ pub(crate) async fn create(
     }
     let upn = opt_str(&m, "userPrincipalName")?.unwrap_or_default();
     check_mail_nickname(&opt_str(&m, "mailNickname")?.unwrap_or_default(), "User")?;
-    check_password_profile(&m)?;
+    let profile = crate::passwords::profile_of(&m)?;
+    let Some(password) = profile.as_ref().and_then(|p| p.password.clone()) else {
+        return Err(SandboxError::BadRequest(
+            "Invalid value specified for property 'passwordProfile' of resource 'User'.".into(),
+        ));
+    };
+    let force_change = profile.and_then(|p| p.force_change).unwrap_or(false);
     let account_enabled = m
         .get("accountEnabled")
         .and_then(Value::as_bool)
@@ -363,6 +338,10 @@ pub(crate) async fn create(
     let mut dir = shared.write();
     check_upn(&dir, &shared.domain, &upn, None)?;
     let pos = dir.push_user(user);
+    dir.passwords.insert(
+        pos,
+        crate::passwords::StoredPassword::new(&password, force_change, now),
+    );
     dir.log(Change::User(pos));
     let mut body = user_json(&dir.users[pos as usize], None);
     body["@odata.context"] = json!(context(&shared, v, "users/$entity", None));
@@ -370,16 +349,43 @@ pub(crate) async fn create(
 }
 
 /// `PATCH /users/{id}`: 204. Properties the emulation does not store are accepted and ignored.
+/// A body with only `passwordProfile` needs only a permission that may set passwords
+/// ([`crate::passwords::PASSWORD_WRITE`]); the new password is checked against the policy
+/// before anything changes, and kept as a digest.
 pub(crate) async fn update(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     Path(key): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode> {
-    caller.require(USER_WRITE)?;
     let m = parse_body(&body)?;
+    let only_password = !m.is_empty() && m.keys().all(|k| k == "passwordProfile");
+    caller.require(if only_password {
+        crate::passwords::PASSWORD_WRITE
+    } else {
+        USER_WRITE
+    })?;
+    let profile = crate::passwords::profile_of(&m)?;
     let mut dir = shared.write();
     let pos = lookup(&dir, &key)?;
+    if let Some(p) = profile {
+        let now = shared.clock.now_ms();
+        let force = p.force_change.unwrap_or(false);
+        match (p.password, dir.passwords.get_mut(&pos)) {
+            (Some(password), _) => {
+                dir.passwords.insert(
+                    pos,
+                    crate::passwords::StoredPassword::new(&password, force, now),
+                );
+            }
+            (None, Some(stored)) => {
+                if let Some(f) = p.force_change {
+                    stored.force_change = f;
+                }
+            }
+            (None, None) => {}
+        }
+    }
     let mut upn_changed = false;
     if let Some(upn) = opt_str(&m, "userPrincipalName")? {
         check_upn(&dir, &shared.domain, &upn, Some(pos))?;
@@ -516,6 +522,7 @@ pub(crate) async fn purge(
         }
     }
     dir.taps.remove(&pos);
+    dir.passwords.remove(&pos);
     // Its memberships were reported removed when it was deleted; now they are gone for good.
     for g in &mut dir.groups {
         if let Ok(i) = g.members.binary_search(&pos) {

@@ -10,6 +10,7 @@ mod groups;
 mod oauth;
 mod oidc;
 mod passkeys;
+mod passwords;
 mod tap_policy;
 mod throttling;
 mod users;

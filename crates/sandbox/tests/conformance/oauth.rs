@@ -70,7 +70,14 @@ async fn client_credentials_errors_use_aad_codes() {
     let r = post_token(
         &env,
         &tid,
-        &[("grant_type", "password"), ("client_id", &id)],
+        // RFC 8693 token exchange: Entra's on-behalf-of flow uses jwt-bearer instead.
+        &[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("client_id", &id),
+        ],
     )
     .await;
     assert_aad_error(r, 400, "unsupported_grant_type", 70003).await;
