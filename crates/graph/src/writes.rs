@@ -148,6 +148,27 @@ impl GraphClient {
         Ok(())
     }
 
+    /// `PATCH /users/{id}` with only `passwordProfile` (204): sets the user's password, which
+    /// Entra checks against its password policy (a refusal is 400 `Request_BadRequest`, its
+    /// words in [`GraphError::message`]). Needs `User-PasswordProfile.ReadWrite.All` or
+    /// `User.ReadWrite.All` (and, app-only, a role that may reset the user's password).
+    pub async fn set_password(
+        &self,
+        id: &str,
+        password: &Secret,
+        force_change_next_sign_in: bool,
+    ) -> Result<(), GraphError> {
+        let url = self.url(&format!("users/{}", segment(id)));
+        let body = json!({
+            "passwordProfile": {
+                "forceChangePasswordNextSignIn": force_change_next_sign_in,
+                "password": password.expose(),
+            },
+        });
+        self.send(Method::PATCH, &url, Some(&body), &[]).await?;
+        Ok(())
+    }
+
     /// `DELETE /users/{id}` (204; the user moves to deleted items). 404 is already so.
     pub async fn delete_user(&self, id: &str) -> Result<WriteOutcome, GraphError> {
         let url = self.url(&format!("users/{}", segment(id)));

@@ -142,6 +142,53 @@ async fn tap_is_issued_and_hidden_in_debug_output() {
     s.shutdown().await;
 }
 
+/// The password grant (ROPC) of the sandbox's token endpoint, as a user's program signs in.
+async fn signs_in(s: &Sandbox, upn: &str, password: &str) -> bool {
+    let r = reqwest::Client::new()
+        .post(s.token_url())
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", &behalf_sandbox::CLI_CLIENT_ID.to_string()),
+            ("scope", "User.ReadWrite.All"),
+            ("username", upn),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("token");
+    r.status() == 200
+}
+
+#[tokio::test]
+async fn a_password_is_set_or_refused_in_entras_words() {
+    let s = sandbox(5, Knobs::default()).await;
+    let g = client(&s, ApiVersion::V1);
+    let upn = second_user(&g).await;
+    let e = g
+        .set_password(&upn, &Secret::new("weakling"), false)
+        .await
+        .expect_err("too weak");
+    assert_eq!(e.refusal(), behalf_graph::Refusal::Invalid);
+    assert!(
+        e.message()
+            .is_some_and(|m| m.contains("does not comply with password complexity")),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("weakling"), "{e}");
+    assert!(!signs_in(&s, &upn, "weakling").await);
+    g.set_password(&upn, &Secret::new("Correct-Horse-42"), false)
+        .await
+        .expect("set");
+    assert!(signs_in(&s, &upn, "Correct-Horse-42").await);
+    // Asked to change it at the next sign-in: a program's sign-in is refused until then.
+    g.set_password(&upn, &Secret::new("Battery-Staple-7"), true)
+        .await
+        .expect("set");
+    assert!(!signs_in(&s, &upn, "Battery-Staple-7").await);
+    assert!(!signs_in(&s, &upn, "Correct-Horse-42").await);
+    s.shutdown().await;
+}
+
 #[tokio::test]
 async fn policy_and_token_permissions() {
     let s = sandbox(5, Knobs::default()).await;
