@@ -103,7 +103,14 @@ async function proxied(kind, { requestId, requestDetailsJson }) {
   const details = outcome.answer
     ? { requestId, responseJson: JSON.stringify(outcome.answer) }
     : { requestId, error: { name: 'NotAllowedError', message: `Behalf Key did not answer: ${outcome.reason}.` } };
-  await (kind === 'get' ? proxy.completeGetRequest(details) : proxy.completeCreateRequest(details));
+  const complete = (d) => (kind === 'get' ? proxy.completeGetRequest(d) : proxy.completeCreateRequest(d));
+  try {
+    await complete(details);
+  } catch (e) {
+    // Chromium checks responseJson (a create without response.publicKey is "Invalid
+    // responseJson: field missing or invalid: publicKey"); the page must not wait forever.
+    await complete({ requestId, error: { name: 'NotAllowedError', message: `Behalf Key's answer was refused: ${e.message}` } });
+  }
 }
 
 proxy.onGetRequest.addListener((r) => void proxied('get', r));

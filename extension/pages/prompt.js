@@ -28,9 +28,16 @@ function render(q) {
   $('for-user').required = q.kind === 'create';
   $('back').hidden = q.kind !== 'create';
   $('no').hidden = q.kind === 'notice';
+  const several = q.kind === 'get' && q.accounts.length > 1;
+  $('account-field').hidden = !several;
+  if (several) {
+    $('account').replaceChildren(
+      ...q.accounts.map((a) => Object.assign(document.createElement('option'), { value: a.id, textContent: a.name ?? a.displayName ?? a.id })),
+    );
+  }
   if (q.kind === 'get') {
-    const account = q.accounts.length === 1 ? q.accounts[0].name ?? q.upn : q.upn;
-    $('question').textContent = `Sign in to ${q.rpId} as ${account}?`;
+    const account = q.accounts[0]?.name ?? q.upn;
+    $('question').textContent = several ? `Sign in to ${q.rpId}: with which account?` : `Sign in to ${q.rpId} as ${account}?`;
     $('yes').textContent = 'Sign in';
   } else if (q.kind === 'create') {
     $('question').textContent = `${q.rpName ?? q.rpId} (${q.origin}) asks to register a passkey. Register for which user? Your own PIN approves it.`;
@@ -54,7 +61,10 @@ $('form').addEventListener('submit', (e) => {
   e.preventDefault();
   const q = current;
   if (!q) return;
-  if (q.kind === 'get') reply({ approve: true, credentialId: q.accounts[0]?.id, pin: q.askPin ? $('pin').value : undefined });
+  if (q.kind === 'get') {
+    const credentialId = q.accounts.length > 1 ? $('account').value : q.accounts[0]?.id;
+    reply({ approve: true, credentialId, pin: q.askPin ? $('pin').value : undefined });
+  }
   else if (q.kind === 'create') reply({ forUser: $('for-user').value.trim(), pin: $('pin').value });
   else reply({});
 });
@@ -65,3 +75,6 @@ chrome.runtime.onMessage.addListener((m) => {
   if (m?.type === 'prompt-update' && m.dialogId === dialogId) void load();
 });
 void load();
+// An MV3 worker stops after 30 s without events, and the request it holds open would be lost
+// while the user reads or types: each message is an event.
+setInterval(() => void chrome.runtime.sendMessage({ type: 'prompt-question', dialogId }).catch(() => {}), 20_000);

@@ -33,6 +33,9 @@ export class Dialogs {
       }
     });
     if (dialog.windowId === null) {
+      // The window the request came from, focused again when the prompt closes: Chromium
+      // refuses a create's answer ("the page does not have focus") for an unfocused page.
+      dialog.returnTo = await this.browser.windows.getLastFocused().then((w) => w.id, () => undefined);
       const win = await this.browser.windows.create({
         url: this.browser.runtime.getURL(`pages/prompt.html#${dialog.id}`),
         type: 'popup',
@@ -81,6 +84,7 @@ export class Dialogs {
     this.#drop(dialog);
     dialog.resolve?.(null);
     if (dialog.windowId) await this.browser.windows.remove(dialog.windowId).catch(() => {});
+    if (dialog.returnTo !== undefined) await this.browser.windows.update(dialog.returnTo, { focused: true }).catch(() => {});
   }
 
   #drop(dialog) {

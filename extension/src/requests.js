@@ -133,6 +133,8 @@ export async function handleCreate({ options, origin, sameOriginWithAncestors },
         exclude_credentials: (options.excludeCredentials ?? []).map((c) => c.id),
         pin: answer.pin,
       });
+      // Chromium's proxy refuses a create answer without response.publicKey.
+      if (!made.public_key) return handBack('the server sent no public key');
       return {
         answer: attestationJson({
           id: made.credential_id,

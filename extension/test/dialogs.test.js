@@ -10,6 +10,8 @@ function fakeBrowser() {
     windows: {
       create: async (o) => { log.push(['create', o.url, o.type]); return { id: nextWindow++ }; },
       remove: async (id) => { log.push(['remove', id]); },
+      getLastFocused: async () => ({ id: 99 }),
+      update: async (id, o) => { log.push(['update', id, o.focused]); },
     },
     runtime: {
       getURL: (p) => `chrome-extension://id/${p}`,
@@ -23,7 +25,7 @@ const until = async (cond) => {
   assert.ok(cond());
 };
 
-test('one window per request: asked again in the same window, closed when the request ends', async () => {
+test('one window per request: asked again in the same window, closed when the request ends, focus given back', async () => {
   const browser = fakeBrowser();
   const dialogs = new Dialogs(browser);
   const first = dialogs.ask(7, { kind: 'get', rpId: 'login.microsoft.com' });
@@ -41,6 +43,7 @@ test('one window per request: asked again in the same window, closed when the re
   await dialogs.close(7);
   assert.equal(await second, null);
   assert.deepEqual(browser.log[2], ['remove', 1]);
+  assert.deepEqual(browser.log[3], ['update', 99, true], 'the window the request came from has the focus back');
   assert.equal(dialogs.answer(id, {}), false, 'a closed dialog takes no answer');
 });
 

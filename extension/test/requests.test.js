@@ -156,6 +156,10 @@ test('an admin registers for a named user; an unknown user is asked again; "hand
   assert.deepEqual(out.answer.response.transports, ['internal']);
   const handed = await handleCreate({ options: createOptions(), origin: 'https://shop.example', sameOriginWithAncestors: true }, { ...deps, prompt: async () => ({ handBack: true }) });
   assert.equal(handed.reason, 'the admin handed it to the browser');
+  const register = deps.api.register.bind(deps.api);
+  const withoutKey = { ...deps, prompt: async () => ({ forUser: 'bob@contoso.com', pin: '1234' }), api: Object.assign(Object.create(deps.api), { register: async (b) => ({ ...(await register(b)), public_key: undefined }) }) };
+  const noKey = await handleCreate({ options: createOptions(), origin: 'https://shop.example', sameOriginWithAncestors: true }, withoutKey);
+  assert.equal(noKey.reason, 'the server sent no public key', "Chromium refuses a create answer without response.publicKey");
   const rsaOnly = await handleCreate({ options: createOptions({ pubKeyCredParams: [{ type: 'public-key', alg: -257 }] }), origin: 'https://shop.example', sameOriginWithAncestors: true }, deps);
   assert.equal(rsaOnly.reason, 'the site accepts no ES256 credential');
 });
