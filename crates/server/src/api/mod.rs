@@ -98,6 +98,7 @@ pub fn router() -> (axum::Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(outbound::create_user))
         .routes(routes!(outbound::update_user, outbound::delete_user))
         .routes(routes!(outbound::user_sync))
+        .routes(routes!(outbound::group_sync))
         .routes(routes!(outbound::create_group))
         .routes(routes!(outbound::delete_group))
         .routes(routes!(outbound::add_member, outbound::remove_member))

@@ -288,6 +288,44 @@ pub async fn user_sync(
     }))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupSyncDto {
+    /// `synced` (its creation, members and deletion all in Entra ID), `pending` or `failed`.
+    pub state: String,
+    /// Its writes, oldest first: the group's own and its memberships'.
+    pub writes: Vec<WriteDto>,
+}
+
+/// Whether a group's changes (its creation, its members, its deletion) have reached Entra ID,
+/// and its writes.
+#[utoipa::path(get, path = "/api/v1/directory/groups/{id}/sync", tag = "directory", params(("id" = String, Path)),
+    responses((status = 200, body = GroupSyncDto), (status = 400), (status = 404)), security(("bearer" = []), ("session" = [])))]
+pub async fn group_sync(
+    State(state): State<ServerState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<GroupSyncDto>, ApiError> {
+    let Path(id) = id?;
+    let (sync, writes) = state
+        .app
+        .reader(&auth.caller)
+        .group_sync_state(parse_id("id", &id)?)
+        .await?;
+    Ok(Json(GroupSyncDto {
+        state: sync_word(sync).into(),
+        writes: writes.iter().map(WriteDto::from).collect(),
+    }))
+}
+
+/// A sync state as the API says it.
+fn sync_word(sync: SyncState) -> &'static str {
+    match sync {
+        SyncState::Synced => "synced",
+        SyncState::Pending => "pending",
+        SyncState::Failed => "failed",
+    }
+}
+
 /// Creates a security group in Behalf and in Entra ID (queued: `POST /groups` after a lookup by
 /// mailNickname).
 #[utoipa::path(post, path = "/api/v1/directory/groups", tag = "directory", request_body = CreateGroupRequest,

@@ -8,6 +8,7 @@
 //! before a crash is found, never sent twice (see `run`).
 
 mod run;
+mod views;
 
 use behalf_domain::{
     ConnectionKind, DirectoryConnection, EventAction, EventDetail, Group, GroupId, NewEvent,
@@ -17,6 +18,7 @@ use behalf_store::{DirectoryWrite, StoreError, UserChange};
 use serde_json::{Value, json};
 
 pub use run::{MAX_ATTEMPTS, RunSummary, password_for_new_user};
+pub use views::{ConnectionWritability, Writability};
 
 use crate::{AppError, Operator, Reader, graph_settings};
 
