@@ -16,6 +16,7 @@ use crate::auth::{SESSION_COOKIE, cookie};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Users,
+    Groups,
     Jobs,
     Directory,
     Reports,
@@ -28,6 +29,7 @@ impl Section {
     pub fn as_str(self) -> &'static str {
         match self {
             Section::Users => "users",
+            Section::Groups => "groups",
             Section::Jobs => "jobs",
             Section::Directory => "directory",
             Section::Reports => "reports",

@@ -11,6 +11,7 @@
 mod assets;
 mod directory;
 mod form;
+mod groups;
 mod jobs;
 mod layout;
 mod login;
@@ -18,7 +19,9 @@ mod progress;
 mod reports;
 mod settings;
 mod user;
+mod user_edit;
 mod users;
+mod writes;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -43,7 +46,18 @@ pub fn router() -> Router<ServerState> {
         .route("/users", get(users::list))
         .route("/users/actions", post(users::action))
         .route("/users/export.csv", get(users::export))
+        .route("/users/new", get(user_edit::new_form).post(user_edit::create))
         .route("/users/{id}", get(user::show))
+        .route("/users/{id}/edit", post(user_edit::edit))
+        .route("/users/{id}/enabled", post(user_edit::set_enabled))
+        .route("/users/{id}/delete", post(user_edit::delete))
+        .route("/groups", get(groups::list))
+        .route("/groups/new", get(groups::new_form).post(groups::create))
+        .route("/groups/{id}", get(groups::show))
+        .route("/groups/{id}/candidates", get(groups::candidates))
+        .route("/groups/{id}/members", post(groups::add_member))
+        .route("/groups/{id}/members/{user}/remove", post(groups::remove_member))
+        .route("/groups/{id}/delete", post(groups::delete))
         .route("/users/{id}/keys/{key}/revoke", post(user::revoke_key))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
@@ -54,6 +68,12 @@ pub fn router() -> Router<ServerState> {
         .route("/directory/import", post(directory::import))
         .route("/directory/test", post(directory::test))
         .route("/directory/connections", post(directory::add))
+        .route("/directory/writes", get(writes::list))
+        .route("/directory/writes/{id}", get(writes::show))
+        .route("/directory/writes/{id}/retry", post(writes::retry))
+        .route("/directory/writes/{id}/discard", post(writes::discard))
+        .route("/directory/writable", post(writes::set_writable))
+        .route("/panel/sync", get(writes::fragment))
         .route("/reports", get(reports::show))
         .route("/reports/report.csv", get(reports::csv))
         .route("/reports/audit", get(reports::audit))

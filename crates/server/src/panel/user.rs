@@ -59,6 +59,8 @@ struct UserPage {
     keys: Vec<KeyRow>,
     passkeys: Vec<PasskeyRow>,
     events: Vec<ReportRow>,
+    /// The "In Entra ID" section (`user_edit.rs`): sync state and the edit forms.
+    directory_html: String,
 }
 
 /// The authenticator model an AAGUID names, for the AAGUIDs Behalf itself writes.
@@ -114,6 +116,11 @@ pub async fn show(
     let u = &details.user;
     let mut layout = panel.layout(u.display_name.clone(), Section::Users);
     layout.title = format!("{} ({})", u.display_name, u.upn);
+    let directory_html = if tab == "details" {
+        super::user_edit::section(&state, &panel, u, &layout).await?
+    } else {
+        String::new()
+    };
     Ok(render(&UserPage {
         layout,
         tab,
@@ -160,6 +167,7 @@ pub async fn show(
             })
             .collect(),
         events,
+        directory_html,
     }))
 }
 
