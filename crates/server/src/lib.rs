@@ -73,7 +73,7 @@ pub fn router(state: ServerState) -> Router {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
                     // The path only: a query string may carry a setup token.
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                    tracing::info_span!("request", method = %request.method(), path = %loggable_path(request.uri().path()), request_id = %id)
                 },
             ),
         )
@@ -88,6 +88,16 @@ pub fn router(state: ServerState) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .with_state(state)
+}
+
+/// A request's path as the log shows it: a password-reset link's path holds its token, a
+/// secret, which is left out.
+fn loggable_path(path: &str) -> &str {
+    if path.starts_with(behalf_app::ops::reset::RESET_PATH) {
+        "/password/reset/<token>"
+    } else {
+        path
+    }
 }
 
 async fn healthz() -> impl IntoResponse {

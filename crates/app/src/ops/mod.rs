@@ -8,6 +8,7 @@ pub mod mail;
 pub mod outbound;
 pub mod provision;
 pub mod report;
+pub mod reset;
 pub mod scim;
 pub mod scim_tokens;
 pub mod tap;

@@ -1,6 +1,10 @@
 //! `behalf mail activation --user UPN [--user UPN…] [--to ADDRESS] [--json]`: issues each user a
 //! Temporary Access Pass and mails it with the sign-in steps through the `[mail]` relay. The pass
 //! is never printed, stored or logged: only the mail carries it. Exits 3 when some mails failed.
+//!
+//! `behalf mail reset --user UPN [--user UPN…] [--json]`: mails each user a one-time link to the
+//! page of `behalf serve` where they set a new password for Entra ID (`[mail] public_url`, else
+//! the address `serve` listens on). The link, like the pass, is in the mail only.
 
 use std::process::ExitCode;
 
@@ -22,6 +26,25 @@ pub struct MailArgs {
 pub enum MailCommand {
     /// Issue a Temporary Access Pass to each user and mail it with the steps to add a passkey.
     Activation(ActivationArgs),
+    /// Mail each user a one-time link to set a new password, which Behalf writes to Entra ID.
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// A user's UPN; repeat for several.
+    #[arg(long = "user", value_name = "UPN", required = true)]
+    pub users: Vec<String>,
+    /// Print the outcomes as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which mail the outcomes are of, for their words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Activation,
+    Reset,
 }
 
 #[derive(Debug, Args)]
@@ -38,20 +61,24 @@ pub struct ActivationArgs {
 }
 
 pub async fn run(config: Config, args: MailArgs) -> anyhow::Result<ExitCode> {
-    let MailCommand::Activation(args) = args.command;
     let graph = Graph::open(&config)?;
     let app = context::open_app(&config, Some(graph.directory())).await?;
+    let (kind, json) = match &args.command {
+        MailCommand::Activation(a) => (Sent::Activation, a.json),
+        MailCommand::Reset(a) => (Sent::Reset, a.json),
+    };
     let result = match app.provisioner(&context::local_caller()) {
-        Some(p) => p
-            .send_activation(&args.users, args.to.as_deref())
-            .await
-            .map_err(anyhow::Error::from),
+        Some(p) => match &args.command {
+            MailCommand::Activation(a) => p.send_activation(&a.users, a.to.as_deref()).await,
+            MailCommand::Reset(a) => p.send_reset_link(&a.users).await,
+        }
+        .map_err(anyhow::Error::from),
         None => Err(anyhow!("not allowed")),
     };
     graph.finish().await?;
     app.close().await;
     let outcomes = result?;
-    print_outcomes(&outcomes, args.json)?;
+    print_outcomes(&outcomes, json, kind)?;
     Ok(exit_code(&outcomes))
 }
 
@@ -64,17 +91,23 @@ pub fn exit_code(outcomes: &[MailOutcome]) -> ExitCode {
 }
 
 #[allow(clippy::print_stdout)] // the outcomes are the command's output
-pub fn print_outcomes(outcomes: &[MailOutcome], json: bool) -> anyhow::Result<()> {
+pub fn print_outcomes(outcomes: &[MailOutcome], json: bool, kind: Sent) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(outcomes)?);
         return Ok(());
     }
     for o in outcomes {
         match (&o.error, &o.to, &o.expires) {
-            (None, Some(to), Some(expires)) => println!(
-                "sent     {}: activation mail to {to}, pass valid until {expires}",
-                o.upn
-            ),
+            (None, Some(to), Some(expires)) => match kind {
+                Sent::Activation => println!(
+                    "sent     {}: activation mail to {to}, pass valid until {expires}",
+                    o.upn
+                ),
+                Sent::Reset => println!(
+                    "sent     {}: password-reset link to {to}, valid once until {expires}",
+                    o.upn
+                ),
+            },
             (error, _, _) => println!(
                 "FAILED   {}: {}",
                 o.upn,

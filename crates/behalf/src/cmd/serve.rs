@@ -35,9 +35,16 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode
 /// Who the sign-in link of `serve --sandbox` signs in (the owner of the demo workspace).
 const SANDBOX_OWNER: &str = "owner@behalf.sandbox";
 
-async fn serve(config: Config, no_workers: bool, sandbox: bool) -> anyhow::Result<ExitCode> {
+async fn serve(mut config: Config, no_workers: bool, sandbox: bool) -> anyhow::Result<ExitCode> {
+    // Bound first, so that a server on port 0 knows its address: the links it mails fall back
+    // to it when `[mail] public_url` is not set.
+    let listener = behalf_server::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    config.listen = addr;
     // The vault is opened (and a first master key written) before the address is printed, so a
-    // second instance started after this one is listening shares the key instead of racing for it.
+    // second instance started after this one printed it shares the key instead of racing for it.
     let app = App::open(
         config.clone(),
         AppOptions {
@@ -48,10 +55,6 @@ async fn serve(config: Config, no_workers: bool, sandbox: bool) -> anyhow::Resul
     .await?;
     let store = app.store().clone();
     let workers = if no_workers { None } else { app.workers() };
-    let listener = behalf_server::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
     // The address on stdout is how scripts and end-to-end tests find a port-0 server.
     #[allow(clippy::print_stdout)]
     {

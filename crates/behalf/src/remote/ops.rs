@@ -242,14 +242,28 @@ fn segment(text: &str) -> String {
     out
 }
 
-/// `behalf --server URL mail activation`: the server issues the passes and sends the mails.
+/// `behalf --server URL mail activation | reset`: the server issues the passes (or links) and
+/// sends the mails.
 pub async fn mail(remote: &Remote, args: &crate::cmd::mail::MailArgs) -> anyhow::Result<ExitCode> {
-    let crate::cmd::mail::MailCommand::Activation(args) = &args.command;
-    let request = remote
-        .request(Method::POST, "/api/v1/mail/activation")
-        .json(&json!({"users": args.users, "to": args.to}));
+    use crate::cmd::mail::{MailCommand, Sent};
+    let (request, json, kind) = match &args.command {
+        MailCommand::Activation(a) => (
+            remote
+                .request(Method::POST, "/api/v1/mail/activation")
+                .json(&json!({"users": a.users, "to": a.to})),
+            a.json,
+            Sent::Activation,
+        ),
+        MailCommand::Reset(a) => (
+            remote
+                .request(Method::POST, "/api/v1/mail/reset")
+                .json(&json!({"users": a.users})),
+            a.json,
+            Sent::Reset,
+        ),
+    };
     let outcomes: Vec<behalf_app::ops::mail::MailOutcome> = remote.json(request).await?;
-    crate::cmd::mail::print_outcomes(&outcomes, args.json)?;
+    crate::cmd::mail::print_outcomes(&outcomes, json, kind)?;
     Ok(crate::cmd::mail::exit_code(&outcomes))
 }
 

@@ -50,12 +50,18 @@ impl Drop for Server {
 }
 
 /// Starts `behalf … serve --listen 127.0.0.1:0` and waits until `/healthz` answers.
-pub async fn start_server(mut command: Command) -> Server {
+pub async fn start_server(command: Command) -> Server {
+    start_server_with_log(command, Stdio::inherit()).await
+}
+
+/// As [`start_server`], with the server's log (its stderr) going to `log`: a file a test
+/// scans for what must never be logged.
+pub async fn start_server_with_log(mut command: Command, log: impl Into<Stdio>) -> Server {
     let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .expect("behalf serve starts");
     let stdout = child.stdout.take().expect("stdout");

@@ -1,4 +1,5 @@
-//! Onboarding mail: "send activation mail" for one user or a selection.
+//! Onboarding mail: "send activation mail" and "send password-reset link" for one user or a
+//! selection.
 
 use axum::Json;
 use axum::extract::State;
@@ -24,7 +25,7 @@ pub struct MailOutcomeDto {
     pub upn: String,
     pub to: Option<String>,
     pub sent: bool,
-    /// When the pass stops working (RFC 3339).
+    /// When the pass or link stops working (RFC 3339).
     pub expires: Option<String>,
     /// Why the mail was not sent, in words.
     pub error: Option<String>,
@@ -58,5 +59,29 @@ pub async fn send_activation(
     let outcomes = provisioner
         .send_activation(&body.users, body.to.as_deref())
         .await?;
+    Ok(Json(outcomes.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetLinkRequest {
+    /// The users' UPNs (at most 500).
+    pub users: Vec<String>,
+}
+
+/// Mails each user a one-time link (valid for `[mail] reset_link_minutes`) to Behalf's page
+/// where they set a new password, which Behalf writes to Entra ID and never keeps. The link is
+/// in the mail only: not in this answer, the database or the logs. One user's failure does not
+/// stop the others: each outcome says what happened.
+#[utoipa::path(post, path = "/api/v1/mail/reset", tag = "users", request_body = ResetLinkRequest,
+    responses((status = 200, body = Vec<MailOutcomeDto>), (status = 400), (status = 403), (status = 503)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn send_reset(
+    State(state): State<ServerState>,
+    CanProvision(auth): CanProvision,
+    body: Result<Json<ResetLinkRequest>, JsonRejection>,
+) -> Result<Json<Vec<MailOutcomeDto>>, ApiError> {
+    let provisioner = super::provisioner(&state, &auth)?;
+    let Json(body) = body?;
+    let outcomes = provisioner.send_reset_link(&body.users).await?;
     Ok(Json(outcomes.into_iter().map(Into::into).collect()))
 }

@@ -79,6 +79,7 @@ pub fn router() -> (axum::Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::revoke_key))
         .routes(routes!(actions::issue_tap))
         .routes(routes!(mail::send_activation))
+        .routes(routes!(mail::send_reset))
         .routes(routes!(actions::deprovision))
         .routes(routes!(jobs::create_job, jobs::list_jobs))
         .routes(routes!(jobs::create_job_csv))

@@ -52,7 +52,7 @@ pub struct LoginForm {
 /// A sign-in form posted from another site would sign the browser in to an account of the
 /// attacker's choosing (login CSRF): only this origin's own page, or a browser that says
 /// nothing (a script, an old browser), may post it.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         Some(site) => site == "same-origin" || site == "none",
         None => {

@@ -15,6 +15,7 @@ mod groups;
 mod jobs;
 mod layout;
 mod login;
+mod password_reset;
 mod progress;
 mod reports;
 mod settings;
@@ -42,6 +43,10 @@ pub fn router() -> Router<ServerState> {
         .route("/", get(login::home))
         .route("/login", get(login::show).post(login::submit))
         .route("/login/link", get(login::link))
+        .route(
+            "/password/reset/{token}",
+            get(password_reset::show).post(password_reset::submit),
+        )
         .route("/logout", post(login::logout))
         .route("/users", get(users::list))
         .route("/users/actions", post(users::action))

@@ -449,6 +449,36 @@ pub async fn action(
                 lines,
             }))
         }
+        "reset-link" => {
+            // A one-time link for each selected user, mailed; the panel never sees a link.
+            let upns: Vec<String> = state
+                .app
+                .reader(&panel.caller)
+                .own_users(&ids)
+                .await?
+                .into_iter()
+                .map(|u| u.upn.to_string())
+                .collect();
+            let lines = provisioner
+                .send_reset_link(&upns)
+                .await?
+                .into_iter()
+                .map(|o| match (o.error, o.to, o.expires) {
+                    (None, Some(to), Some(expires)) => {
+                        format!(
+                            "{}: password-reset link sent to {to}, valid once until {expires}",
+                            o.upn
+                        )
+                    }
+                    (error, _, _) => format!("{}: not sent: {}", o.upn, error.unwrap_or_default()),
+                })
+                .collect();
+            Ok(render(&DonePage {
+                layout: panel.layout("Password-reset links", Section::Users),
+                heading: "Password-reset links".into(),
+                lines,
+            }))
+        }
         "deprovision" => {
             if !data.flag("confirmed") {
                 let mut fields: Vec<(String, String)> = ids
