@@ -231,6 +231,18 @@ fn creation_options(
     caller.require(PASSKEY_WRITE)?;
     let minutes = parse_timeout(v, function_args, raw_query)?;
     let (pos, user_id) = target_user(shared, caller, key, true)?;
+    creation_options_for(shared, pos, user_id, minutes, v)
+}
+
+/// Creation options for user `pos` (`user_id`), whoever asks: Graph on the user's behalf, or the
+/// user signed in to My Security Info (`selfservice`).
+pub(crate) fn creation_options_for(
+    shared: &Shared,
+    pos: u32,
+    user_id: Uuid,
+    minutes: u32,
+    v: ApiVersion,
+) -> Result<Value> {
     check_policy(shared)?;
     let (upn, display_name, existing) = {
         let dir = shared.read();
@@ -412,6 +424,25 @@ fn register_inner(
 ) -> Result<Value> {
     caller.require(PASSKEY_WRITE)?;
     let (pos, user_id) = target_user(shared, caller, key, true)?;
+    let mut body = register_for(shared, pos, user_id, body)?;
+    body["@odata.context"] = json!(context(
+        shared,
+        v,
+        &format!("users('{key}')/authentication/fido2Methods/$entity"),
+        None
+    ));
+    Ok(body)
+}
+
+/// Verifies and registers a passkey for user `pos` (`user_id`), whoever sends it: Graph on the
+/// user's behalf, or the user signed in to My Security Info (`selfservice`). The same checks
+/// either way: the challenge, the FIDO2 policy, the attestation (webauthn-rs-core).
+pub(crate) fn register_for(
+    shared: &Shared,
+    pos: u32,
+    user_id: Uuid,
+    body: &Bytes,
+) -> Result<Value> {
     check_policy(shared)?;
     let m = users::parse_body(body)?;
     let missing =
@@ -551,13 +582,7 @@ fn register_inner(
         attested,
         credential,
     };
-    let mut body = fido2_json(&method);
-    body["@odata.context"] = json!(context(
-        shared,
-        v,
-        &format!("users('{key}')/authentication/fido2Methods/$entity"),
-        None
-    ));
+    let body = fido2_json(&method);
     let mut dir = shared.write();
     if dir.cred_owner.contains_key(&glue.credential_id) {
         return Err(SandboxError::InvalidRegistration(

@@ -28,6 +28,7 @@ mod passwords;
 mod policy;
 pub mod scim_push;
 mod seed;
+mod selfservice;
 mod server;
 mod signin;
 mod state;

@@ -25,8 +25,8 @@ use uuid::Uuid;
 use crate::errors::{PendingError, SandboxError};
 use crate::state::{Shared, Stats};
 use crate::{
-    admin, authmethods, delta, groups, oauth, oidc, policy, signin, tap_policy, taps, throttle,
-    users,
+    admin, authmethods, delta, groups, oauth, oidc, policy, selfservice, signin, tap_policy, taps,
+    throttle, users,
 };
 
 /// Which Graph version a request came in on (`v1.0` and `beta` share the data).
@@ -128,6 +128,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/sandbox/signin/begin", post(signin::begin))
         .route("/sandbox/signin/finish", post(signin::finish))
         .route("/sandbox/signin/tap", post(signin::tap))
+        .route(
+            "/sandbox/mysecurityinfo/fido2/creationOptions",
+            get(selfservice::creation_options),
+        )
+        .route("/sandbox/mysecurityinfo/fido2", post(selfservice::register))
         .fallback(no_route)
         .layer(middleware::from_fn(request_ids))
         .with_state(shared)

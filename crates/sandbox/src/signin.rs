@@ -134,7 +134,8 @@ fn finish_inner(shared: &Shared, body: &Bytes) -> Result<Value> {
     }))
 }
 
-/// `POST /sandbox/signin/tap` `{"upn", "temporaryAccessPass"}` → `{"upn", "userId", "methodId"}`:
+/// `POST /sandbox/signin/tap` `{"upn", "temporaryAccessPass"}` → `{"upn", "userId", "methodId",
+/// "sessionToken"}` (the session adds a passkey at `/sandbox/mysecurityinfo`, `selfservice`):
 /// signs in with a Temporary Access Pass as Entra's sign-in page does. The pass must be the
 /// user's, inside its lifetime, unused if it is one-time (a one-time pass is spent here), and the
 /// TAP policy must still cover the user: Entra checks the policy again at sign-in
@@ -196,5 +197,10 @@ fn tap_inner(shared: &Shared, body: &Bytes) -> Result<Value> {
         ));
     }
     t.used = true;
-    Ok(json!({"upn": user_upn, "userId": user_id, "methodId": t.id}))
+    let method_id = t.id;
+    drop(dir);
+    // Signed in: a session for the user's own registration experience (My Security Info),
+    // which ends with the pass at the latest.
+    let session = crate::selfservice::open_session(shared, pos, now, end);
+    Ok(json!({"upn": user_upn, "userId": user_id, "methodId": method_id, "sessionToken": session}))
 }

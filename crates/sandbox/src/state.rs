@@ -341,6 +341,8 @@ pub(crate) struct Ephemeral {
     pub refresh: HashMap<String, RefreshGrant>,
     /// Authorization codes of the OpenID Connect sign-in, by code (single use).
     pub auth_codes: HashMap<String, crate::oidc::AuthCode>,
+    /// My Security Info sessions opened with a Temporary Access Pass, by the token's SHA-256.
+    pub sessions: HashMap<String, crate::selfservice::UserSession>,
 }
 
 /// Counters for `GET /sandbox/state`.
