@@ -88,6 +88,18 @@ pub struct AssertionResponseData {
     pub user_handle: String,
 }
 
+/// An assertion signed over a clientDataHash the platform computed (CTAP 2.1 §6.2
+/// `authenticatorGetAssertion`: the platform, not the authenticator, builds clientDataJSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformAssertion {
+    pub credential_id: Vec<u8>,
+    pub authenticator_data: Vec<u8>,
+    /// ASN.1 DER ECDSA signature over `authenticator_data ‖ clientDataHash`.
+    pub signature: Vec<u8>,
+    pub user_handle: Vec<u8>,
+    pub sign_count: u32,
+}
+
 /// A signed assertion and the counter it carries.
 #[derive(Debug, Clone)]
 pub struct Assertion {
@@ -360,6 +372,61 @@ impl<S: CredentialStore> Authenticator<S> {
                 authenticator_attachment: "cross-platform",
             },
             credential_id,
+            sign_count,
+        })
+    }
+}
+
+impl<S: CredentialStore> Authenticator<S> {
+    /// CTAP 2.1 §6.2.2 `authenticatorGetAssertion` for one credential the caller already chose,
+    /// with the platform's `client_data_hash`. `user_verified` says whether the platform had
+    /// the user verified for this request (Behalf Key: the PIN, checked by the server): the UV
+    /// flag is set only then; UP is always set, the platform having asked the user.
+    pub async fn assert_with_client_data_hash(
+        &self,
+        rp_id: &str,
+        credential_id: &[u8],
+        client_data_hash: &[u8; 32],
+        user_verified: bool,
+    ) -> Result<PlatformAssertion, AuthenticatorError> {
+        let no_credentials = || AuthenticatorError::NoCredentials {
+            rp_id: rp_id.to_owned(),
+            allow_list: true,
+        };
+        // Step 7: locate the credential.
+        let credential = self
+            .store
+            .load(rp_id, credential_id)
+            .await?
+            .ok_or_else(no_credentials)?;
+        // Step 12: the counter is incremented and persisted before the signature exists.
+        let sign_count = self
+            .store
+            .increment_sign_count(rp_id, credential_id)
+            .await?;
+        // Step 11: authenticator data without attested credential data or extensions.
+        let mut flag_bits = flags::UP;
+        if user_verified {
+            flag_bits |= flags::UV;
+        }
+        let authenticator_data = AuthenticatorData {
+            rp_id_hash: rp_id_hash(rp_id),
+            flags: flag_bits,
+            sign_count,
+            attested: None,
+            extensions: None,
+        }
+        .to_bytes();
+        // Step 13: the signature over authData ‖ clientDataHash.
+        let signature = credential
+            .secret
+            .private_key
+            .sign(&[authenticator_data.as_slice(), client_data_hash].concat());
+        Ok(PlatformAssertion {
+            credential_id: credential_id.to_vec(),
+            authenticator_data,
+            signature,
+            user_handle: credential.info.user_handle.clone(),
             sign_count,
         })
     }

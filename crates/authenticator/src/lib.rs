@@ -67,7 +67,8 @@ pub use auth_data::{
 };
 pub use authenticator::{
     Assertion, AssertionResponse, AssertionResponseData, AttestationResponse, Authenticator,
-    AuthenticatorConfig, CREDENTIAL_ID_LEN, Registration, RegistrationResponse, client_data_json,
+    AuthenticatorConfig, CREDENTIAL_ID_LEN, PlatformAssertion, Registration, RegistrationResponse,
+    client_data_json,
 };
 pub use cose::{es256_cose_key, parse_es256_cose_key};
 pub use credential::{Aaguid, Credential, CredentialInfo, CredentialSecret};

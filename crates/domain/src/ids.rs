@@ -82,3 +82,7 @@ typed_id!(/// A SCIM connection's bearer token (an identity provider pushing use
     ScimTokenId, "scim token id");
 typed_id!(/// One write to Entra ID queued by an admin (create a user, add a member, …).
     WriteId, "directory write id");
+typed_id!(/// A browser profile paired with a user as their Behalf Key (its device key is its identity).
+    KeyDeviceId, "key device id");
+typed_id!(/// A one-time pairing code issued for a user's Behalf Key.
+    KeyPairingId, "key pairing id");

@@ -4,12 +4,14 @@
 //! `GroupId` is expected; states are enums whose string forms are what the database stores.
 #![forbid(unsafe_code)]
 
+pub mod behalf_key;
 pub mod error;
 pub mod ids;
 pub mod model;
 pub mod secret;
 pub mod state;
 
+pub use behalf_key::*;
 pub use error::DomainError;
 pub use ids::*;
 pub use model::*;

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod behalf_key;
 mod metrics;
 mod oidc;
 pub mod panel;
@@ -35,6 +36,8 @@ pub use metrics::Metrics;
 pub struct ServerState {
     pub app: App,
     pub metrics: Arc<Metrics>,
+    /// Behalf Key requests' nonces seen recently (replay protection, `/key/v1`).
+    pub key_nonces: Arc<behalf_key::SeenNonces>,
 }
 
 impl ServerState {
@@ -42,6 +45,7 @@ impl ServerState {
         ServerState {
             app,
             metrics: Arc::new(Metrics::default()),
+            key_nonces: Arc::new(behalf_key::SeenNonces::default()),
         }
     }
 }
@@ -61,6 +65,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/auth/oidc/callback", get(oidc::callback))
         .merge(api)
         .nest("/scim/v2", scim::router())
+        .nest("/key/v1", behalf_key::router())
         .merge(panel::router())
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", openapi))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

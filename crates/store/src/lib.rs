@@ -15,6 +15,7 @@
 
 mod admins;
 mod batch;
+mod behalf_key;
 mod connections;
 mod device_logins;
 mod error;
@@ -46,6 +47,7 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use admins::AdminAccount;
 pub use batch::WriteSet;
+pub use behalf_key::{PinAttempt, PinOnPairing};
 pub use connections::ConnectionTarget;
 pub use device_logins::{DeviceLogin, DevicePoll};
 pub use error::StoreError;

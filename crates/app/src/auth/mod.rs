@@ -25,9 +25,9 @@ pub use accounts::{AdminView, TokenView};
 pub(crate) use limiter::SignInLimiter;
 use secrets::{
     CSRF_PREFIX, DEVICE_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SIGN_IN_LINK_PREFIX, TOKEN_PREFIX,
-    check_email, check_password_rules, decoy_hash, hash_password, user_code, verify_password,
+    check_email, check_password_rules, decoy_hash, user_code,
 };
-pub(crate) use secrets::{SCIM_TOKEN_PREFIX, hex, random_secret};
+pub(crate) use secrets::{SCIM_TOKEN_PREFIX, hash_password, hex, random_secret, verify_password};
 
 use crate::access::Reach;
 use crate::{App, AppError, Caller, Reader};

@@ -48,7 +48,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(super) fn hash_password(password: &Secret) -> Result<String, AppError> {
+pub(crate) fn hash_password(password: &Secret) -> Result<String, AppError> {
     let mut salt = [0u8; 16];
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| AppError::internal("no random source"))?;
     let salt = SaltString::encode_b64(&salt).map_err(AppError::internal)?;
@@ -58,7 +58,7 @@ pub(super) fn hash_password(password: &Secret) -> Result<String, AppError> {
         .map_err(AppError::internal)
 }
 
-pub(super) fn verify_password(password: &Secret, hash: &str) -> bool {
+pub(crate) fn verify_password(password: &Secret, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| {
         argon2::Argon2::default()
             .verify_password(password.expose().as_bytes(), &parsed)
@@ -68,7 +68,7 @@ pub(super) fn verify_password(password: &Secret, hash: &str) -> bool {
 
 /// A hash to verify against when the account does not exist, so that "no such admin" and "wrong
 /// password" take the same time.
-pub(super) fn decoy_hash() -> &'static str {
+pub(crate) fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| {
         hash_password(&Secret::new("decoy password that matches nothing")).unwrap_or_default()

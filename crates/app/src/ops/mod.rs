@@ -1,5 +1,6 @@
 //! The operations, one module per use case, each a set of methods on the handle that may run it.
 
+pub mod behalf_key;
 pub mod deprovision;
 pub mod directory;
 pub mod doctor;

@@ -6,6 +6,7 @@
 
 mod actions;
 mod admins;
+mod behalf_key;
 mod directory;
 pub mod dto;
 mod jobs;
@@ -39,6 +40,7 @@ use crate::problem::ApiError;
         (name = "reports", description = "Report, audit log, doctor"),
         (name = "directory", description = "Directory connections, and outbound writes to Entra ID (users, groups, members) on a writable connection"),
         (name = "admins", description = "Admins and API tokens (owners)"),
+        (name = "behalf_key", description = "Behalf Key: pairing codes for a user's browser extension, their devices and revocation"),
         (name = "scim", description = "SCIM connections' bearer tokens for /scim/v2 (owners and admins)"),
     )
 )]
@@ -115,6 +117,9 @@ pub fn router() -> (axum::Router<ServerState>, utoipa::openapi::OpenApi) {
             scim_tokens::create_scim_token
         ))
         .routes(routes!(scim_tokens::revoke_scim_token))
+        .routes(routes!(behalf_key::issue_pairing))
+        .routes(routes!(behalf_key::list_devices))
+        .routes(routes!(behalf_key::revoke_device))
         .routes(routes!(admins::vault_status))
         .routes(routes!(admins::rotate_master_key))
         .split_for_parts()

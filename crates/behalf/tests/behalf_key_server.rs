@@ -1,0 +1,564 @@
+//! Behalf Key's server side over real HTTP (docs/BEHALF_KEY.md): the real `behalf serve` on a
+//! sandbox tenant whose users got their passkeys through Graph, and a client that does what the
+//! extension does — a P-256 device key, RFC 9421 signatures, clientDataJSON as a browser builds
+//! it — pairing, then signing in at the sandbox, whose independent verifier (webauthn-rs) checks
+//! the assertion. Also: the PIN counts down and blocks, a revoked device and a replayed request
+//! are refused, a pairing code works once and is not kept in clear.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use behalf_sandbox::Knobs;
+use common::tenant::Tenant;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const OWNER: &str = "owner@contoso.example";
+const ORIGIN: &str = "https://login.microsoft.com";
+const RP_ID: &str = "login.microsoft.com";
+
+/// The extension's side, as docs/BEHALF_KEY.md says it signs.
+struct Device {
+    key: EcdsaKeyPair,
+    base: String,
+    http: reqwest::Client,
+}
+
+/// A request exactly as the extension would send it, kept so it can be sent again.
+struct Signed {
+    method: Method,
+    url: String,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+impl Device {
+    fn new(base: &str) -> Device {
+        Device {
+            key: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap(),
+            base: base.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        let p = self.key.public_key().as_ref();
+        json!({"kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..65])})
+    }
+
+    /// RFC 7638: SHA-256 over the required members in lexicographic order.
+    fn thumbprint(&self) -> String {
+        let jwk = self.jwk();
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            jwk["x"].as_str().unwrap(),
+            jwk["y"].as_str().unwrap()
+        );
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+        URL_SAFE_NO_PAD.encode(digest.as_ref())
+    }
+
+    /// RFC 9421 §2.5 signature base, built by hand as the extension builds it.
+    fn sign(&self, method: Method, path: &str, body: Option<&Value>) -> Signed {
+        let url = format!("{}{path}", self.base);
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut nonce = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut nonce).unwrap();
+        let nonce = URL_SAFE_NO_PAD.encode(nonce);
+        let mut headers = Vec::new();
+        let mut base = format!("\"@method\": {method}\n\"@target-uri\": {url}\n");
+        let components = if body.is_empty() {
+            r#"("@method" "@target-uri")"#
+        } else {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
+            let field = format!("sha-256=:{}:", STANDARD.encode(digest.as_ref()));
+            base.push_str(&format!("\"content-digest\": {field}\n"));
+            headers.push(("content-digest", field));
+            headers.push(("content-type", "application/json".to_owned()));
+            r#"("@method" "@target-uri" "content-digest")"#
+        };
+        let params = format!(
+            r#"{components};created={created};nonce="{nonce}";keyid="{}";alg="ecdsa-p256-sha256""#,
+            self.thumbprint()
+        );
+        base.push_str(&format!("\"@signature-params\": {params}"));
+        let signature = self
+            .key
+            .sign(&SystemRandom::new(), base.as_bytes())
+            .unwrap();
+        headers.push(("signature-input", format!("bk={params}")));
+        headers.push((
+            "signature",
+            format!("bk=:{}:", STANDARD.encode(signature.as_ref())),
+        ));
+        Signed {
+            method,
+            url,
+            headers,
+            body,
+        }
+    }
+
+    async fn send(&self, signed: &Signed) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(signed.method.clone(), &signed.url)
+            .body(signed.body.clone());
+        for (name, value) in &signed.headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.send(&self.sign(method, path, body.as_ref())).await
+    }
+
+    async fn pair(&self, code: &str, pin: &str) -> (StatusCode, Value) {
+        let body = json!({"code": code, "device_name": "Test laptop", "public_key": self.jwk(), "pin": pin});
+        self.call(Method::POST, "/key/v1/pair", Some(body)).await
+    }
+
+    /// A sign-in at the sandbox's `login.microsoft.com`, as the extension answers the page's
+    /// `navigator.credentials.get`: the page's options, clientDataJSON as Chromium writes it,
+    /// the server's signature, the PublicKeyCredential JSON back to the page.
+    async fn sign_in(
+        &self,
+        tenant: &Tenant,
+        upn: &str,
+        pin: Option<&str>,
+    ) -> Result<Value, (StatusCode, Value)> {
+        let sandbox = tenant.sandbox.base_url();
+        let options: Value = tenant
+            .http
+            .post(format!("{sandbox}/sandbox/signin/begin"))
+            .json(&json!({"upn": upn}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let options = &options["publicKey"];
+        let rp_id = options["rpId"].as_str().unwrap_or(RP_ID);
+        let allow: Vec<Value> = options["allowCredentials"]
+            .as_array()
+            .map(|a| a.iter().map(|c| c["id"].clone()).collect())
+            .unwrap_or_default();
+        let (status, found) = self
+            .call(
+                Method::POST,
+                "/key/v1/credentials/find",
+                Some(json!({"rp_id": rp_id, "allow_credentials": allow})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        let credential = found["credentials"][0].clone();
+        assert_eq!(credential["user"]["name"], upn, "{found}");
+        let client_data = format!(
+            r#"{{"type":"webauthn.get","challenge":"{}","origin":"{ORIGIN}","crossOrigin":false}}"#,
+            options["challenge"].as_str().unwrap()
+        );
+        let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_data.as_bytes());
+        let mut body = json!({
+            "credential_id": credential["id"], "rp_id": rp_id, "origin": ORIGIN,
+            "client_data_hash": URL_SAFE_NO_PAD.encode(hash.as_ref()), "user_presence": true,
+        });
+        if let Some(pin) = pin {
+            body["pin"] = json!(pin);
+        }
+        let (status, signed) = self
+            .call(Method::POST, "/key/v1/assertions", Some(body))
+            .await;
+        if status != StatusCode::OK {
+            return Err((status, signed));
+        }
+        let credential_json = json!({
+            "id": credential["id"], "rawId": credential["id"], "type": "public-key",
+            "response": {
+                "clientDataJSON": URL_SAFE_NO_PAD.encode(client_data.as_bytes()),
+                "authenticatorData": signed["authenticator_data"],
+                "signature": signed["signature"],
+                "userHandle": signed["user_handle"],
+            },
+            "clientExtensionResults": {},
+        });
+        let answer = tenant
+            .http
+            .post(format!("{sandbox}/sandbox/signin/finish"))
+            .json(&credential_json)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            // Microsoft (the sandbox) refused what Behalf signed.
+            return Err((status, body));
+        }
+        Ok(signed)
+    }
+}
+
+struct Admin {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Admin {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn user_id(&self, upn: &str) -> String {
+        let (status, page) = self
+            .call(Method::GET, &format!("/api/v1/users?q={upn}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["upn"] == upn)
+            .unwrap_or_else(|| panic!("{upn} in {page}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn pairing_code(&self, user_id: &str) -> String {
+        let (status, issued) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/users/{user_id}/key-pairings"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{issued}");
+        issued["code"].as_str().unwrap().to_owned()
+    }
+}
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paired_device_signs_in_at_microsoft_with_the_vault_key_and_nothing_else_does() {
+    let tenant = Tenant::start(
+        3,
+        Knobs {
+            graph_throttling: false,
+            ..Knobs::default()
+        },
+    )
+    .await;
+    ok(&tenant.run(&["import"]).await);
+    ok(&tenant.run(&["provision", "--automatic"]).await);
+    let password_file = tenant.data.path().join("password.txt");
+    std::fs::write(&password_file, "correct horse battery staple\n").unwrap();
+    ok(&tenant
+        .run(&[
+            "admin",
+            "create",
+            "--email",
+            OWNER,
+            "--role",
+            "owner",
+            "--password-file",
+            password_file.to_str().unwrap(),
+        ])
+        .await);
+    let out = tenant
+        .run(&[
+            "token", "create", "--admin", OWNER, "--name", "e2e", "--scope", "admin",
+        ])
+        .await;
+    ok(&out);
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let mut command = tenant.behalf_std(&[]);
+    command.env("BEHALF_SYNC__INTERVAL_SECS", "0");
+    let server = common::start_server(command).await;
+    let admin = Admin {
+        base: server.base_url.clone(),
+        token,
+        http: reqwest::Client::new(),
+    };
+    // The users Behalf registered a passkey for through Graph.
+    let upns: Vec<String> = common::tenant::methods_per_user(&tenant.state().await)
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(upn, _)| upn)
+        .collect();
+    assert!(upns.len() >= 2, "{upns:?}");
+    let (alice, bob) = (&upns[0], &upns[1]);
+
+    // Pairing: the code works once; the signature must be by the key being paired.
+    let alice_id = admin.user_id(alice).await;
+    let code = admin.pairing_code(&alice_id).await;
+    let device = Device::new(&server.base_url);
+    let (status, short) = device.pair(&code, "12").await;
+    assert_eq!(
+        (status, short["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("pin_policy")),
+        "{short}"
+    );
+    let impostor = Device::new(&server.base_url);
+    let forged = impostor.sign(
+        Method::POST,
+        "/key/v1/pair",
+        Some(&json!({"code": code, "device_name": "x", "public_key": device.jwk(), "pin": "1234"})),
+    );
+    let (status, _) = impostor.send(&forged).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a pairing signed by another key than the one it registers"
+    );
+    let (status, paired) = device.pair(&code, "alice-pin-2468").await;
+    assert_eq!(status, StatusCode::CREATED, "{paired}");
+    assert_eq!(paired["user"]["upn"], alice.as_str());
+    assert_eq!(paired["role"], "user");
+    let (status, again) = Device::new(&server.base_url)
+        .pair(&code, "alice-pin-2468")
+        .await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("pairing_code_invalid"))
+    );
+
+    let (status, me) = device.call(Method::GET, "/key/v1/me", None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        (me["user"]["upn"].as_str(), me["pin_retries"].as_i64()),
+        (Some(alice.as_str()), Some(8))
+    );
+
+    // Sign-in at Microsoft (the sandbox's independent verifier), with and without the PIN:
+    // UV is claimed only when the PIN was checked.
+    let with_pin = device
+        .sign_in(&tenant, alice, Some("alice-pin-2468"))
+        .await
+        .expect("signed in");
+    let flags = |signed: &Value| {
+        URL_SAFE_NO_PAD
+            .decode(signed["authenticator_data"].as_str().unwrap())
+            .unwrap()[32]
+    };
+    assert_eq!(flags(&with_pin) & 0x05, 0x05, "UP and UV");
+    // Without the PIN Behalf does not claim UV, and Microsoft, which requires it, refuses.
+    let (_, refused) = device.sign_in(&tenant, alice, None).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("user verified bit is not set"),
+        "{refused}"
+    );
+
+    // Alice's device holds nothing for Bob, nor for another site.
+    let (status, found) = device
+        .call(
+            Method::POST,
+            "/key/v1/credentials/find",
+            Some(json!({"rp_id": "example.com"})),
+        )
+        .await;
+    assert_eq!(
+        (status, found["credentials"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    let (status, wrong_origin) = device
+        .call(
+            Method::POST,
+            "/key/v1/assertions",
+            Some(json!({
+            "credential_id": "AAAA", "rp_id": RP_ID, "origin": "https://evil.example",
+            "client_data_hash": URL_SAFE_NO_PAD.encode([0u8; 32]), "user_presence": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{wrong_origin}");
+
+    // A request sent twice is refused the second time (its nonce was seen).
+    let signed = device.sign(Method::GET, "/key/v1/me", None);
+    assert_eq!(device.send(&signed).await.0, StatusCode::OK);
+    assert_eq!(
+        device.send(&signed).await.0,
+        StatusCode::UNAUTHORIZED,
+        "a replay"
+    );
+    // An unpaired key is a stranger.
+    assert_eq!(
+        impostor.call(Method::GET, "/key/v1/me", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Bob's PIN: each wrong one costs a retry (CTAP: 8), then it is blocked, even for the
+    // right PIN; a right one before that gives the retries back.
+    let bob_id = admin.user_id(bob).await;
+    let bobs = Device::new(&server.base_url);
+    assert_eq!(
+        bobs.pair(&admin.pairing_code(&bob_id).await, "bob-pin-1357")
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (status, wrong) = bobs
+        .sign_in(&tenant, bob, Some("wrong-pin-0000"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status, wrong["error"].as_str(), wrong["retries"].as_i64()),
+        (StatusCode::FORBIDDEN, Some("pin_invalid"), Some(7)),
+        "{wrong}"
+    );
+    bobs.sign_in(&tenant, bob, Some("bob-pin-1357"))
+        .await
+        .expect("the right PIN");
+    assert_eq!(
+        bobs.call(Method::GET, "/key/v1/me", None).await.1["pin_retries"],
+        8
+    );
+    for left in (0..8).rev() {
+        let (status, wrong) = bobs
+            .sign_in(&tenant, bob, Some("wrong-pin-0000"))
+            .await
+            .unwrap_err();
+        if left > 0 {
+            assert_eq!(
+                (status, wrong["retries"].as_i64()),
+                (StatusCode::FORBIDDEN, Some(left)),
+                "{wrong}"
+            );
+        } else {
+            assert_eq!(
+                (status, wrong["error"].as_str()),
+                (StatusCode::LOCKED, Some("pin_blocked")),
+                "{wrong}"
+            );
+        }
+    }
+    let (status, blocked) = bobs
+        .sign_in(&tenant, bob, Some("bob-pin-1357"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status, blocked["error"].as_str()),
+        (StatusCode::LOCKED, Some("pin_blocked"))
+    );
+    // A new pairing code lets Bob set a new PIN.
+    let rescue = Device::new(&server.base_url);
+    assert_eq!(
+        rescue
+            .pair(&admin.pairing_code(&bob_id).await, "bob-new-9753")
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    rescue
+        .sign_in(&tenant, bob, Some("bob-new-9753"))
+        .await
+        .expect("the new PIN");
+
+    // Revoked: the device's next request is refused, in words the extension acts on.
+    let (status, devices) = admin
+        .call(
+            Method::GET,
+            &format!("/api/v1/users/{alice_id}/key-devices"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{devices}");
+    let device_id = devices[0]["id"].as_str().unwrap().to_owned();
+    let (status, revoked) = admin
+        .call(
+            Method::POST,
+            &format!("/api/v1/key-devices/{device_id}/revoke"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let (status, refused) = device.call(Method::GET, "/key/v1/me", None).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("device_revoked"))
+    );
+    let (status, _) = device
+        .call(
+            Method::POST,
+            "/key/v1/credentials/find",
+            Some(json!({"rp_id": RP_ID})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked device signs nothing"
+    );
+
+    // Every use is an event: who, which RP, from which origin and device.
+    let (status, audit) = admin
+        .call(Method::GET, "/api/v1/audit?action_prefix=behalf_key.", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let text = audit.to_string();
+    for action in [
+        "behalf_key.pairing_issued",
+        "behalf_key.paired",
+        "behalf_key.used",
+        "behalf_key.pin_failed",
+        "behalf_key.pin_blocked",
+        "behalf_key.device_revoked",
+    ] {
+        assert!(text.contains(action), "{action} in {text}");
+    }
+    assert!(text.contains(ORIGIN) && text.contains(&device_id), "{text}");
+
+    // Neither the pairing codes nor the PINs are kept in clear.
+    drop(server);
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(tenant.data.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            stored.extend(std::fs::read(path).unwrap());
+        }
+    }
+    for secret in [
+        code.as_str(),
+        "alice-pin-2468",
+        "bob-pin-1357",
+        "bob-new-9753",
+    ] {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} stored in clear"
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! `/key/v1`: the routes Behalf Key, the browser extension, talks to (docs/BEHALF_KEY.md).
+//!
+//! Every request is signed with the device key (RFC 9421, `signature.rs`); none carries a
+//! bearer secret, a cookie or a CSRF token. Each handler: the signature (its key found by
+//! `keyid`, or for a pairing the key in the body) → the [`KeyHolder`] of that unrevoked device →
+//! one call on it. Answers are JSON; a refusal is `{"error": <code>, "message": <words>}` with
+//! the status [`KeyHttpError`] gives it.
+
+mod signature;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use behalf_app::ops::behalf_key::{
+    AssertRequest, DevicePublicKey, KeyFailure, KeyHolder, PairRequest,
+};
+use behalf_domain::Secret;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use signature::SignedRequest;
+pub use signature::{SeenNonces, content_digest};
+
+use crate::ServerState;
+
+/// The routes under `/key/v1`.
+pub fn router() -> Router<ServerState> {
+    Router::new()
+        .route("/pair", post(pair))
+        .route("/me", get(me))
+        .route("/credentials/find", post(find_credentials))
+        .route("/assertions", post(assert))
+}
+
+/// A refusal, as the extension reads it.
+#[derive(Debug)]
+pub struct KeyHttpError(KeyFailure);
+
+impl From<KeyFailure> for KeyHttpError {
+    fn from(e: KeyFailure) -> Self {
+        KeyHttpError(e)
+    }
+}
+
+impl IntoResponse for KeyHttpError {
+    fn into_response(self) -> Response {
+        let failure = self.0;
+        let status = match &failure {
+            KeyFailure::SignatureInvalid | KeyFailure::DeviceRevoked => StatusCode::UNAUTHORIZED,
+            KeyFailure::PairingCodeInvalid
+            | KeyFailure::PinPolicy(_)
+            | KeyFailure::Invalid { .. } => StatusCode::BAD_REQUEST,
+            KeyFailure::PinInvalid { .. } | KeyFailure::PinRequired => StatusCode::FORBIDDEN,
+            KeyFailure::PinBlocked => StatusCode::LOCKED,
+            KeyFailure::NoCredential => StatusCode::NOT_FOUND,
+            KeyFailure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if let KeyFailure::Internal(cause) = &failure {
+            tracing::error!(%cause, "a Behalf Key request failed");
+        }
+        let mut body = json!({"error": failure.code(), "message": failure.to_string()});
+        if let KeyFailure::PinInvalid { retries } = failure {
+            body["retries"] = json!(retries);
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+type KeyResult = Result<Response, KeyHttpError>;
+
+/// The URI the extension signed (RFC 9421 §2.2.2 `@target-uri`): under `mail.public_url` when
+/// Behalf is reached through a proxy that terminates TLS, else as this server was addressed.
+fn target_uri(state: &ServerState, headers: &HeaderMap, uri: &Uri) -> String {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    match state.app.config().mail.public_url.as_deref() {
+        Some(public) => format!("{}{path}", public.trim_end_matches('/')),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            format!("http://{host}{path}")
+        }
+    }
+}
+
+fn now_secs() -> i64 {
+    behalf_domain::now_millis() / 1000
+}
+
+/// The request's signature checked with `key`, and its nonce not seen before.
+fn verified(
+    state: &ServerState,
+    request: &SignedRequest,
+    key: &DevicePublicKey,
+) -> Result<(), KeyFailure> {
+    let now = now_secs();
+    request.verify(key, now)?;
+    if !state
+        .key_nonces
+        .first_time(&request.keyid, &request.nonce, now)
+    {
+        return Err(KeyFailure::SignatureInvalid);
+    }
+    Ok(())
+}
+
+/// The device that signed the request, unrevoked.
+async fn holder<'a>(
+    state: &'a ServerState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<KeyHolder<'a>, KeyFailure> {
+    let request = SignedRequest::parse(method, &target_uri(state, headers, uri), headers, body)?;
+    let holder = state.app.key_holder(&request.keyid).await?;
+    verified(state, &request, &holder.public_key()?)?;
+    holder.touch().await?;
+    Ok(holder)
+}
+
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, KeyFailure> {
+    serde_json::from_slice(body).map_err(|e| KeyFailure::Invalid {
+        field: "body",
+        reason: format!("not the JSON this route takes: {e}"),
+    })
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(field: &'static str, text: &str) -> Result<Vec<u8>, KeyFailure> {
+    URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| KeyFailure::invalid(field, "must be base64url"))
+}
+
+#[derive(Deserialize)]
+struct PairBody {
+    code: Secret,
+    device_name: String,
+    public_key: Value,
+    pin: Secret,
+}
+
+/// `POST /key/v1/pair`: signed with the key being registered, which its `keyid` names.
+async fn pair(
+    State(state): State<ServerState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let request = SignedRequest::parse(
+        &method,
+        &target_uri(&state, &headers, &uri),
+        &headers,
+        &body,
+    )?;
+    let asked: PairBody = json_body(&body)?;
+    let public_key = DevicePublicKey::from_jwk(&asked.public_key)?;
+    if request.keyid != public_key.thumbprint() {
+        return Err(KeyFailure::SignatureInvalid.into());
+    }
+    verified(&state, &request, &public_key)?;
+    let paired = state
+        .app
+        .pair_key_device(PairRequest {
+            code: asked.code,
+            device_name: asked.device_name,
+            public_key,
+            pin: asked.pin,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "device_id": paired.device.id,
+            "role": paired.device.role,
+            "user": {"upn": paired.user.upn.as_str(), "display_name": paired.user.display_name},
+        })),
+    )
+        .into_response())
+}
+
+/// `GET /key/v1/me`: who this device is.
+async fn me(
+    State(state): State<ServerState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    let device = holder.device();
+    Ok(Json(json!({
+        "device_id": device.id,
+        "device_name": device.name,
+        "role": device.role,
+        "user": {"upn": holder.user().upn.as_str(), "display_name": holder.user().display_name},
+        "pin_retries": holder.pin_retries().await?,
+        "pending_requests": 0,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct FindBody {
+    rp_id: String,
+    #[serde(default)]
+    allow_credentials: Vec<String>,
+}
+
+/// `POST /key/v1/credentials/find`: the user's credentials for an RP.
+async fn find_credentials(
+    State(state): State<ServerState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    let asked: FindBody = json_body(&body)?;
+    let allow = asked
+        .allow_credentials
+        .iter()
+        .map(|id| unb64("allow_credentials", id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let found = holder.find_credentials(&asked.rp_id, &allow).await?;
+    let credentials: Vec<Value> = found
+        .iter()
+        .map(|c| {
+            json!({
+                "id": b64(&c.id),
+                "rp_id": c.rp_id,
+                "user": {"id": b64(&c.user_handle), "name": c.user_name, "display_name": c.display_name},
+                "kind": c.kind,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"credentials": credentials})).into_response())
+}
+
+#[derive(Deserialize)]
+struct AssertBody {
+    credential_id: String,
+    rp_id: String,
+    origin: String,
+    client_data_hash: String,
+    user_presence: bool,
+    pin: Option<Secret>,
+}
+
+/// `POST /key/v1/assertions`: a sign-in signed with the user's vault key.
+async fn assert(
+    State(state): State<ServerState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    let asked: AssertBody = json_body(&body)?;
+    if !asked.user_presence {
+        // WebAuthn §6.3.3 step 6: Behalf Key always tests user presence; a request without it
+        // was not approved by anyone.
+        return Err(
+            KeyFailure::invalid("user_presence", "the user must approve the sign-in").into(),
+        );
+    }
+    let client_data_hash: [u8; 32] = unb64("client_data_hash", &asked.client_data_hash)?
+        .try_into()
+        .map_err(|_| KeyFailure::invalid("client_data_hash", "must be a SHA-256 (32 bytes)"))?;
+    let signed = holder
+        .assert(AssertRequest {
+            credential_id: unb64("credential_id", &asked.credential_id)?,
+            rp_id: asked.rp_id,
+            origin: asked.origin,
+            client_data_hash,
+            pin: asked.pin,
+        })
+        .await?;
+    Ok(Json(json!({
+        "authenticator_data": b64(&signed.authenticator_data),
+        "signature": b64(&signed.signature),
+        "user_handle": b64(&signed.user_handle),
+        "sign_count": signed.sign_count,
+    }))
+    .into_response())
+}
