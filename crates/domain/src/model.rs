@@ -230,7 +230,21 @@ pub struct Item {
     pub request_id: Option<String>,
     pub attempts: i64,
     pub passkey_id: Option<PasskeyId>,
+    /// The manual path's Temporary Access Pass, once issued and mailed (never the pass itself).
+    pub pass: Option<ItemPass>,
     pub updated_at: Millis,
+}
+
+/// A Temporary Access Pass the manual path issued and mailed for an item: Graph's id for it and
+/// its lifetime, recorded in the commit that moves the item to `waiting_for_user`, so that a
+/// re-run knows the pass went out (and does not mail again) and when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemPass {
+    /// Graph's `temporaryAccessPassAuthenticationMethod` id.
+    pub method_id: String,
+    /// When Graph issued it: a passkey created before this is not the user's answer to it.
+    pub issued_at: Millis,
+    pub expires_at: Millis,
 }
 
 /// What an item's next state records beside the state itself.

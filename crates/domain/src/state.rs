@@ -78,10 +78,16 @@ string_enum!(/// One user's progress in a provisioning job.
 /// `pending → options_fetched → credential_created → registered`, or `failed` / `skipped`
 /// with a reason. `credential_created` means the key exists in the vault but the RP may or may
 /// not have it: it is reconciled by listing the RP's methods before anything is POSTed again.
+///
+/// A job of the manual path (`JobMode::Manual`) goes `pending → waiting_for_user →
+/// registered` (the user registered a passkey of their own) or `failed` (`tap_expired`):
+/// `waiting_for_user` means a Temporary Access Pass was issued and mailed, its Graph id and
+/// expiry recorded on the item, and the user's methods are looked at again every poll.
 ItemState, "item state" {
     Pending => "pending",
     OptionsFetched => "options_fetched",
     CredentialCreated => "credential_created",
+    WaitingForUser => "waiting_for_user",
     Registered => "registered",
     Failed => "failed",
     Skipped => "skipped",
@@ -94,6 +100,23 @@ impl ItemState {
             self,
             ItemState::Registered | ItemState::Failed | ItemState::Skipped
         )
+    }
+}
+
+string_enum!(/// How a provisioning job's items get their passkey: registered on the user's behalf by
+/// Behalf (`on_behalf`, the default), or by the users themselves with a Temporary Access Pass
+/// Behalf mails them, Behalf watching their methods until a passkey appears or the pass
+/// expires (`manual`: for users whose key cannot be provisioned on their behalf). Kept in the
+/// job's options as `"mode"`.
+JobMode, "job mode" { OnBehalf => "on_behalf", Manual => "manual" });
+
+impl JobMode {
+    /// The mode a job's options name (`"mode"`); a job written before modes existed is on behalf.
+    pub fn of_options(options: &serde_json::Value) -> Result<JobMode, DomainError> {
+        match options.get("mode").and_then(serde_json::Value::as_str) {
+            None => Ok(JobMode::OnBehalf),
+            Some(text) => text.parse(),
+        }
     }
 }
 
@@ -166,6 +189,10 @@ EventAction, "event action" {
     UserDeprovisioned => "user.deprovisioned",
     ImportCompleted => "import.completed",
     TapIssued => "tap.issued",
+    // The manual path: a pass an interrupted attempt issued but never recorded is deleted (its
+    // value is lost); the user registered a passkey of their own with the pass mailed to them.
+    TapWithdrawn => "tap.withdrawn",
+    PasskeyRegisteredByUser => "passkey.registered_by_user",
     // Onboarding mail: that a mail went out (or could not), to whom, of which kind; never the
     // pass or link it carried. A password set through a reset link, or refused by Entra.
     MailSent => "mail.sent",

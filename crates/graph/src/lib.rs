@@ -45,7 +45,7 @@ pub use groups::{GROUP_SELECT, GraphGroup};
 pub use pacing::{Pacer, PacingSettings, PacingStats};
 pub use policy::{FIDO2_POLICY_PATH, Fido2Policy, KeyRestrictions};
 pub use retry::{RetryPolicy, parse_retry_after};
-pub use tap::TemporaryAccessPass;
+pub use tap::{TemporaryAccessPass, TemporaryAccessPassMethod};
 pub use tap_policy::{ALL_USERS_TARGET, PolicyTarget, TAP_POLICY_PATH, TapPolicy};
 pub use users::{GraphUser, Page, USER_SELECT};
 pub use writes::{NewGroup, NewUser, Refusal, WriteOutcome};

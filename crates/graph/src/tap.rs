@@ -28,7 +28,47 @@ pub struct TemporaryAccessPass {
     pub method_usability_reason: Option<String>,
 }
 
+/// A pass as Graph lists it: everything but the pass, which only the creation answer holds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemporaryAccessPassMethod {
+    pub id: String,
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub lifetime_in_minutes: Option<u32>,
+    #[serde(default)]
+    pub is_usable_once: Option<bool>,
+    #[serde(default)]
+    pub is_usable: Option<bool>,
+    /// Why it is or is not usable: `EnabledByPolicy`, `Expired`, `OneTimeUsed`, `NotYetValid`, …
+    #[serde(default)]
+    pub method_usability_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TapList {
+    #[serde(default)]
+    value: Vec<TemporaryAccessPassMethod>,
+}
+
 impl GraphClient {
+    /// `GET /users/{id}/authentication/temporaryAccessPassMethods`: Entra keeps one pass per
+    /// user, so this is one page of at most one.
+    pub async fn list_temporary_access_passes(
+        &self,
+        user: &str,
+    ) -> Result<Vec<TemporaryAccessPassMethod>, GraphError> {
+        let url = self.url(&format!(
+            "users/{}/authentication/temporaryAccessPassMethods",
+            segment(user)
+        ));
+        let list: TapList = self.get_json(&url, &[]).await?;
+        Ok(list.value)
+    }
+
     /// `POST /users/{id}/authentication/temporaryAccessPassMethods`. Entra accepts lifetimes of
     /// 10..43200 minutes (narrower if the tenant's TAP policy says so) and keeps one pass per user.
     pub async fn create_temporary_access_pass(

@@ -23,6 +23,7 @@ pub mod csv_input;
 mod deprovision;
 mod engine;
 mod lease;
+mod manual;
 mod progress;
 mod rp;
 
@@ -34,5 +35,6 @@ pub use engine::{
     local_worker_id,
 };
 pub use lease::while_renewing;
+pub use manual::{IssuedPass, MailFailure, ManualPath, PassStatus, UserPasskey};
 pub use progress::{ItemReport, Progress, ProgressSnapshot};
 pub use rp::{RegisteredMethod, RelyingParty, RpError, RpErrorKind};

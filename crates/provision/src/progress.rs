@@ -69,7 +69,10 @@ impl Progress {
             ItemState::Registered => &self.registered,
             ItemState::Failed => &self.failed,
             ItemState::Skipped => &self.skipped,
-            ItemState::Pending | ItemState::OptionsFetched | ItemState::CredentialCreated => return,
+            ItemState::Pending
+            | ItemState::OptionsFetched
+            | ItemState::CredentialCreated
+            | ItemState::WaitingForUser => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(callback) = &self.on_item {

@@ -23,8 +23,9 @@
 use std::collections::HashSet;
 
 use behalf_domain::{
-    Event, EventId, ItemId, ItemOutcome, ItemState, NewEvent, Passkey, PasskeyId, PasskeyState,
-    SecurityKey, SecurityKeyId, SecurityKeyKind, SecurityKeyState, UserId, WorkspaceId, now_millis,
+    Event, EventId, ItemId, ItemOutcome, ItemPass, ItemState, NewEvent, Passkey, PasskeyId,
+    PasskeyState, SecurityKey, SecurityKeyId, SecurityKeyKind, SecurityKeyState, UserId,
+    WorkspaceId, now_millis,
 };
 use sqlx::any::AnyArguments;
 use sqlx::pool::PoolConnection;
@@ -53,6 +54,15 @@ pub(crate) enum Write {
         outcome: ItemOutcome,
         at: i64,
     },
+    /// The manual path: a leased item moves to `waiting_for_user` with the pass that went out,
+    /// and gives its lease back until `until` (its next look at the user's methods).
+    WaitForUser {
+        id: ItemId,
+        worker: String,
+        pass: ItemPass,
+        until: i64,
+        at: i64,
+    },
     SetPasskeyState {
         id: PasskeyId,
         state: PasskeyState,
@@ -73,7 +83,7 @@ pub(crate) enum Write {
 }
 
 /// The order kinds are applied in within a batch: rows before the rows that refer to them.
-const KINDS: usize = 7;
+const KINDS: usize = 8;
 
 impl Write {
     fn kind(&self) -> usize {
@@ -85,6 +95,7 @@ impl Write {
             Write::SetPasskeyState { .. } => 4,
             Write::SetSecurityKeyState { .. } => 5,
             Write::InsertEvent { .. } => 6,
+            Write::WaitForUser { .. } => 7,
         }
     }
 
@@ -92,7 +103,7 @@ impl Write {
     /// is refused.
     fn updated_table(&self) -> Option<&'static str> {
         match self {
-            Write::UpdateItem { .. } => Some("provisioning_items"),
+            Write::UpdateItem { .. } | Write::WaitForUser { .. } => Some("provisioning_items"),
             Write::SetPasskeyState { .. } => Some("passkeys"),
             Write::SetSecurityKeyState { .. } => Some("security_keys"),
             Write::InsertSecurityKey(_)
@@ -110,7 +121,7 @@ impl Write {
                 format!("{}/{:?}", row.rp_id, row.credential_id)
             }
             Write::InsertPasskey(passkey) => passkey.id.to_string(),
-            Write::UpdateItem { id, .. } => id.to_string(),
+            Write::UpdateItem { id, .. } | Write::WaitForUser { id, .. } => id.to_string(),
             Write::SetPasskeyState { id, .. } => id.to_string(),
             Write::SetSecurityKeyState { id, .. } => id.to_string(),
             Write::InsertEvent { event, .. } => event.id.to_string(),
@@ -159,6 +170,9 @@ impl Write {
                 36 + rp_method_id.as_ref().map_or(0, String::len) + 48
             }
             Write::SetSecurityKeyState { .. } => 36 + 32,
+            Write::WaitForUser { worker, pass, .. } => {
+                36 + worker.len() + pass.method_id.len() + 4 * 8
+            }
             Write::InsertEvent { event: e, detail } => {
                 3 * 36
                     + e.actor.len()
@@ -205,6 +219,27 @@ impl WriteSet {
             state,
             outcome: outcome.clone(),
             at: now_millis(),
+        });
+    }
+
+    /// Moves a leased item of the manual path to `waiting_for_user`, recording the pass that
+    /// was mailed (Graph's id and lifetime, never the pass), and gives the lease back until
+    /// `look_again_in_ms` from now, as [`Store::defer_item`](crate::Store::defer_item) does;
+    /// refused when `worker` no longer holds the lease.
+    pub fn wait_for_user(
+        &mut self,
+        id: ItemId,
+        worker: &str,
+        pass: &ItemPass,
+        look_again_in_ms: i64,
+    ) {
+        let at = now_millis();
+        self.writes.push(Write::WaitForUser {
+            id,
+            worker: worker.to_owned(),
+            pass: pass.clone(),
+            until: at.saturating_add(look_again_in_ms.max(0)),
+            at,
         });
     }
 
@@ -551,9 +586,11 @@ async fn run_query(
 /// What an update that matched no row means for its caller.
 fn refusal(write: &Write) -> StoreError {
     match write {
-        Write::UpdateItem { id, worker, .. } => StoreError::LeaseLost {
-            what: format!("item {id} is no longer leased to {worker}"),
-        },
+        Write::UpdateItem { id, worker, .. } | Write::WaitForUser { id, worker, .. } => {
+            StoreError::LeaseLost {
+                what: format!("item {id} is no longer leased to {worker}"),
+            }
+        }
         Write::SetPasskeyState { id, .. } => StoreError::NotFound {
             kind: "passkey",
             key: id.to_string(),
@@ -612,6 +649,15 @@ fn statement(first: &Write, n: usize, backend: Backend) -> String {
                  FROM (VALUES {}) AS v \
                  WHERE provisioning_items.id = v.column1 AND provisioning_items.locked_by = v.column2",
             values(n, 9, backend)
+        ),
+        Write::WaitForUser { .. } => format!(
+            "UPDATE provisioning_items SET state = 'waiting_for_user', reason = NULL, error_code = NULL, \
+                 request_id = NULL, pass_method_id = v.column3, pass_issued_at = v.column4, \
+                 pass_expires_at = v.column5, locked_by = NULL, locked_until = v.column6, \
+                 updated_at = v.column7 \
+                 FROM (VALUES {}) AS v \
+                 WHERE provisioning_items.id = v.column1 AND provisioning_items.locked_by = v.column2",
+            values(n, 7, backend)
         ),
         Write::SetPasskeyState { .. } => format!(
             "UPDATE passkeys SET state = v.column2, rp_method_id = COALESCE(v.column3, passkeys.rp_method_id), \
@@ -700,6 +746,20 @@ fn bind<'q>(query: Query<'q, Any, AnyArguments>, write: &Write) -> Query<'q, Any
             .bind(rp_method_id.clone())
             .bind(*registered_at)
             .bind(*revoked_at),
+        Write::WaitForUser {
+            id,
+            worker,
+            pass,
+            until,
+            at,
+        } => query
+            .bind(id.to_string())
+            .bind(worker.clone())
+            .bind(pass.method_id.clone())
+            .bind(pass.issued_at)
+            .bind(pass.expires_at)
+            .bind(*until)
+            .bind(*at),
         Write::SetSecurityKeyState { id, state, at } => {
             query.bind(id.to_string()).bind(state.as_str()).bind(*at)
         }

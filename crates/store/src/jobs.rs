@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use behalf_domain::{
-    Item, ItemId, ItemOutcome, ItemState, Job, JobId, JobState, Upn, UserId, WorkspaceId,
+    Item, ItemId, ItemOutcome, ItemPass, ItemState, Job, JobId, JobState, Upn, UserId, WorkspaceId,
     now_millis,
 };
 use sqlx::AssertSqlSafe;
@@ -19,8 +19,12 @@ use crate::{Backend, Store, StoreError, WriteSet};
 
 const JOB_COLUMNS: &str =
     "id, workspace_id, rp_id, options, state, created_by, created_at, updated_at";
-const ITEM_COLUMNS: &str = "id, job_id, workspace_id, user_id, state, reason, error_code, request_id, attempts, passkey_id, updated_at";
-const OPEN_STATES: &str = "('pending', 'options_fetched', 'credential_created')";
+const ITEM_COLUMNS: &str = "id, job_id, workspace_id, user_id, state, reason, error_code, request_id, attempts, passkey_id, updated_at, pass_method_id, pass_issued_at, pass_expires_at";
+const OPEN_STATES: &str =
+    "('pending', 'options_fetched', 'credential_created', 'waiting_for_user')";
+/// The open states whose deferral is a relying party's `Retry-After` (or a dead holder's hold),
+/// not a wait for a person.
+const RETRY_STATES: &str = "('pending', 'options_fetched', 'credential_created')";
 
 fn job_from(row: &AnyRow) -> Result<Job, StoreError> {
     let r = Reader::new(row, "provisioning_jobs");
@@ -49,6 +53,18 @@ fn item_from(row: &AnyRow) -> Result<Item, StoreError> {
         request_id: r.opt_text("request_id")?,
         attempts: r.int("attempts")?,
         passkey_id: r.opt_parse("passkey_id")?,
+        pass: match (
+            r.opt_text("pass_method_id")?,
+            r.opt_int("pass_issued_at")?,
+            r.opt_int("pass_expires_at")?,
+        ) {
+            (Some(method_id), Some(issued_at), Some(expires_at)) => Some(ItemPass {
+                method_id,
+                issued_at,
+                expires_at,
+            }),
+            _ => None,
+        },
         updated_at: r.int("updated_at")?,
     })
 }
@@ -310,9 +326,24 @@ impl Store {
     /// How long until the first of the job's deferred items (see [`Store::defer_item`]) may be
     /// claimed, in ms; `None` when none is waiting (or the job is no longer open).
     pub async fn next_deferred_in(&self, job_id: JobId) -> Result<Option<i64>, StoreError> {
+        self.next_deferred_of(job_id, OPEN_STATES).await
+    }
+
+    /// As [`Store::next_deferred_in`], leaving out items `waiting_for_user`: those wait for a
+    /// person (the manual path's next look at their methods), the others only for a
+    /// `Retry-After` or a dead holder's hold.
+    pub async fn next_retry_in(&self, job_id: JobId) -> Result<Option<i64>, StoreError> {
+        self.next_deferred_of(job_id, RETRY_STATES).await
+    }
+
+    async fn next_deferred_of(
+        &self,
+        job_id: JobId,
+        states: &'static str,
+    ) -> Result<Option<i64>, StoreError> {
         let now = now_millis();
         let sql = format!(
-            "SELECT MIN(locked_until) FROM provisioning_items WHERE job_id = $1 AND state IN {OPEN_STATES} \
+            "SELECT MIN(locked_until) FROM provisioning_items WHERE job_id = $1 AND state IN {states} \
              AND locked_by IS NULL AND locked_until >= $2 \
              AND EXISTS (SELECT 1 FROM provisioning_jobs WHERE id = $1 AND state = 'open')"
         );
@@ -325,11 +356,12 @@ impl Store {
     }
 
     /// How long until the last of the job's deferred items may be claimed, in ms (0 when none
-    /// is waiting): the longest `Retry-After` the job is still honouring.
+    /// is waiting): the longest `Retry-After` the job is still honouring. Items waiting for
+    /// their user (the manual path's next look) are no `Retry-After` and do not count.
     pub async fn longest_deferral_in(&self, job_id: JobId) -> Result<i64, StoreError> {
         let now = now_millis();
         let sql = format!(
-            "SELECT MAX(locked_until) FROM provisioning_items WHERE job_id = $1 AND state IN {OPEN_STATES} \
+            "SELECT MAX(locked_until) FROM provisioning_items WHERE job_id = $1 AND state IN {RETRY_STATES} \
              AND locked_by IS NULL AND locked_until >= $2"
         );
         let at: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
@@ -373,10 +405,12 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Puts failed items of a job back to `pending` (a re-run retries what failed before).
+    /// Puts failed items of a job back to `pending` (a re-run retries what failed before; on
+    /// the manual path, with a new pass: the old one's record goes).
     pub async fn retry_failed_items(&self, job_id: JobId) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE provisioning_items SET state = 'pending', reason = NULL, error_code = NULL, request_id = NULL, \
+             pass_method_id = NULL, pass_issued_at = NULL, pass_expires_at = NULL, \
              updated_at = $1 WHERE job_id = $2 AND state = 'failed'",
         )
         .bind(now_millis())

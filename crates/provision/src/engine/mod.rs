@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use behalf_authenticator::{Authenticator, CreationOptions, CredentialStore};
 use behalf_domain::{
-    EventAction, EventDetail, ItemOutcome, ItemState, Job, JobId, JobState, Lifecycle, NewEvent,
-    Outcome, PasskeyId, PasskeyState, SecurityKeyKind, SecurityKeyState, User, UserId, WorkspaceId,
+    EventAction, EventDetail, ItemOutcome, ItemState, Job, JobId, JobMode, JobState, Lifecycle,
+    NewEvent, Outcome, PasskeyId, PasskeyState, SecurityKeyKind, SecurityKeyState, User, UserId,
+    WorkspaceId,
 };
 use behalf_store::{NewPasskey, Store, StoreError, WriteSet};
 use tokio::sync::watch;
 
 use crate::credentials::StageCredentials;
+use crate::manual::ManualPath;
 use crate::progress::{ItemReport, Progress};
 use crate::rp::{RelyingParty, RpError, RpErrorKind};
 
@@ -34,6 +36,9 @@ pub struct EngineOptions {
     pub max_attempts: i64,
     /// Assign a vault security key to a user that has none (else the user is skipped).
     pub auto_assign_vault_key: bool,
+    /// Passes and their mail for jobs of the manual path (`JobMode::Manual`); without it such
+    /// a job's items fail, saying so.
+    pub manual: Option<Arc<dyn ManualPath>>,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +51,7 @@ impl Default for EngineOptions {
             lease: Duration::from_secs(600),
             max_attempts: 5,
             auto_assign_vault_key: true,
+            manual: None,
         }
     }
 }
@@ -56,6 +62,15 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("the credential store failed: {0}")]
     Credentials(String),
+}
+
+/// What a run knows of the job it works on.
+pub(crate) struct JobContext {
+    pub(crate) mode: JobMode,
+    /// Who asked for the job (`admin:bob`, `cli:alice`): the manual path's events name them.
+    pub(crate) asked_by: String,
+    /// Whether the run waits for items waiting on their users (see [`Engine::run_available`]).
+    pub(crate) wait_for_users: bool,
 }
 
 /// What one run did.
@@ -99,6 +114,7 @@ pub(crate) struct Inner<R, S> {
 }
 
 mod claims;
+mod manual;
 mod outcome;
 mod step;
 mod worker;
@@ -162,6 +178,19 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
         users: &[UserId],
         actor: &str,
     ) -> Result<Job, EngineError> {
+        self.job_for_mode(kind, JobMode::OnBehalf, users, actor)
+            .await
+    }
+
+    /// As [`Engine::job_for_by`], for a job of `mode` (the kind should say the mode too: an
+    /// open job of the same kind is continued whatever its mode).
+    pub async fn job_for_mode(
+        &self,
+        kind: &str,
+        mode: JobMode,
+        users: &[UserId],
+        actor: &str,
+    ) -> Result<Job, EngineError> {
         let store = &self.inner.store;
         let rp_id = self.inner.rp.rp_id();
         if let Some(job) = store
@@ -172,20 +201,57 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
             store.retry_failed_items(job.id).await?;
             return Ok(job);
         }
-        let options = serde_json::json!({ "kind": kind });
+        let options = match mode {
+            JobMode::OnBehalf => serde_json::json!({ "kind": kind }),
+            mode => serde_json::json!({ "kind": kind, "mode": mode }),
+        };
         Ok(store
             .create_job(self.inner.workspace_id, rp_id, &options, actor, users)
             .await?)
     }
 
     /// Works on `job` until no item is left that this instance can claim, or `stop` turns true
-    /// (then in-flight items finish and the rest stay for the next run).
+    /// (then in-flight items finish and the rest stay for the next run). Items deferred in the
+    /// store are waited for, including the manual path's users: a run ends when the job does.
     pub async fn run(
         &self,
         job_id: JobId,
         progress: &Progress,
         stop: watch::Receiver<bool>,
     ) -> Result<RunSummary, EngineError> {
+        self.run_with(job_id, progress, stop, true).await
+    }
+
+    /// As [`Engine::run`], but returns once what is left only waits for its users (the manual
+    /// path's next look at their methods, kept in the store): the server's workers come back
+    /// for those on their next round instead of being held by one job for a pass's lifetime.
+    pub async fn run_available(
+        &self,
+        job_id: JobId,
+        progress: &Progress,
+        stop: watch::Receiver<bool>,
+    ) -> Result<RunSummary, EngineError> {
+        self.run_with(job_id, progress, stop, false).await
+    }
+
+    async fn run_with(
+        &self,
+        job_id: JobId,
+        progress: &Progress,
+        stop: watch::Receiver<bool>,
+        wait_for_users: bool,
+    ) -> Result<RunSummary, EngineError> {
+        let job = self.inner.store.get_job(job_id).await?;
+        let context = JobContext {
+            mode: JobMode::of_options(&job.options).map_err(|e| {
+                EngineError::Store(StoreError::Corrupt {
+                    table: "provisioning_jobs",
+                    reason: format!("job {job_id}'s options: {e}"),
+                })
+            })?,
+            asked_by: job.created_by,
+            wait_for_users,
+        };
         self.release_dead_local_leases(job_id).await?;
         let before = progress.snapshot();
         let claims = Claims::default();
@@ -193,7 +259,8 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
             let engine = self.clone();
             let stop = stop.clone();
             let claims = &claims;
-            async move { engine.work(job_id, progress, stop, claims).await }
+            let context = &context;
+            async move { engine.work(job_id, context, progress, stop, claims).await }
         });
         let work = futures::future::join_all(workers);
         let results = self.renewing_leases(job_id, work).await;
@@ -253,6 +320,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
     async fn work(
         &self,
         job_id: JobId,
+        context: &JobContext,
         progress: &Progress,
         stop: watch::Receiver<bool>,
         claims: &Claims,
@@ -264,8 +332,14 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 return Ok(());
             }
             let Some(claim) = self.next_claim(job_id, lease_ms, claims).await? else {
-                // Nothing claimable now; items the RP asked to wait on may become so.
-                let Some(wait_ms) = inner.store.next_deferred_in(job_id).await? else {
+                // Nothing claimable now; items the RP asked to wait on may become so (and items
+                // waiting for their users, when this run watches them).
+                let next = if context.wait_for_users {
+                    inner.store.next_deferred_in(job_id).await?
+                } else {
+                    inner.store.next_retry_in(job_id).await?
+                };
+                let Some(wait_ms) = next else {
                     return Ok(());
                 };
                 let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0) + 1);
@@ -276,9 +350,17 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 }
                 continue;
             };
-            let step = self.step(&claim).await?;
+            let step = match context.mode {
+                JobMode::OnBehalf => self.step(&claim).await?,
+                JobMode::Manual => self.manual_step(&claim, context).await?,
+            };
             let Claim { item, user, .. } = claim;
             match step {
+                Step::Settled(settled) => {
+                    if let Some((state, outcome)) = settled {
+                        report(progress, &user, state, &outcome);
+                    }
+                }
                 Step::Done(finish, passkey_id) => {
                     let outcome = ItemOutcome {
                         passkey_id,
@@ -386,5 +468,7 @@ impl<R: RelyingParty, S: CredentialStore> Engine<R, S> {
     }
 }
 
+#[cfg(test)]
+mod manual_tests;
 #[cfg(test)]
 mod tests;

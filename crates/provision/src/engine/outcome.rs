@@ -66,6 +66,9 @@ pub(super) enum Step {
         why: String,
         after: Duration,
     },
+    /// The step committed the item's new state itself, with its own events (the manual path);
+    /// `Some` when that state is to be counted in the run's progress.
+    Settled(Option<(ItemState, ItemOutcome)>),
 }
 
 pub(super) fn registered_finish(
