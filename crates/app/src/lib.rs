@@ -13,6 +13,7 @@ pub mod access;
 pub mod auth;
 mod error;
 pub mod graph_settings;
+mod manual;
 mod microsoft;
 pub mod oidc;
 pub mod ops;

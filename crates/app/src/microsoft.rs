@@ -13,7 +13,7 @@ pub struct MicrosoftGraph {
     pub challenge_timeout_minutes: Option<u32>,
 }
 
-fn rp_error(error: GraphError) -> RpError {
+pub(crate) fn rp_error(error: GraphError) -> RpError {
     let kind = match (error.status(), error.code()) {
         // Graph refuses to register a passkey for the caller's own account.
         (Some(405), _) | (_, Some("methodNotAllowed")) => RpErrorKind::OwnAccount,

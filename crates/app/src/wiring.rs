@@ -4,6 +4,7 @@ use behalf_authenticator::{Aaguid, Authenticator, AuthenticatorConfig};
 use behalf_config::Config;
 use behalf_domain::Workspace;
 use behalf_graph::GraphClient;
+use behalf_mail::Mailer;
 use behalf_provision::{AttestationMode, Engine, EngineOptions, workspace_attestation};
 use behalf_store::Store;
 use behalf_vault::{MasterKey, Vault};
@@ -86,6 +87,15 @@ pub async fn engine(
         },
         opened.vault.clone(),
     );
+    // The manual path: passes through the same Graph client, mailed through `[mail]`; a relay
+    // that is not configured is said per item (and refused before a manual job is queued).
+    let manual = crate::manual::GraphManualPath {
+        client: graph.clone(),
+        mailer: Mailer::new(&config.mail, config.tls.ca_file.as_deref()).map_err(|e| e.to_string()),
+        lifetime_minutes: config.mail.tap_lifetime_minutes,
+        usable_once: config.mail.tap_usable_once,
+        poll: std::time::Duration::from_secs(config.manual.poll_seconds.max(1)),
+    };
     let rp = MicrosoftGraph {
         client: graph,
         challenge_timeout_minutes: Some(config.provisioning.challenge_timeout_minutes),
@@ -95,6 +105,7 @@ pub async fn engine(
         display_name_template: config.provisioning.display_name_template.clone(),
         actor,
         auto_assign_vault_key: config.provisioning.auto_assign_vault_key,
+        manual: Some(std::sync::Arc::new(manual)),
         ..EngineOptions::default()
     };
     Ok(Engine::new(

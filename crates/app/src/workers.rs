@@ -200,7 +200,11 @@ impl Workers {
                 continue;
             }
             let progress = Progress::new();
-            let summary = engine.run(job.id, &progress, stop.clone()).await?;
+            // Items waiting for their users (the manual path) are looked at again on a later
+            // round, when due: one job does not hold the loop for a pass's lifetime.
+            let summary = engine
+                .run_available(job.id, &progress, stop.clone())
+                .await?;
             if summary.registered + summary.failed + summary.skipped > 0 {
                 tracing::info!(
                     job = %job.id,

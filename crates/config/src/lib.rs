@@ -52,6 +52,24 @@ pub struct Config {
     /// Onboarding mail (activation passes, password-reset links); off unless `[mail]` names a relay.
     #[serde(default)]
     pub mail: MailConfig,
+    /// The manual path (a pass mailed, the user's own passkey awaited).
+    #[serde(default)]
+    pub manual: ManualConfig,
+}
+
+/// `[manual]`: jobs in which users register a passkey themselves with a Temporary Access Pass
+/// mailed to them (its lifetime and one-time use are `[mail]`'s).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManualConfig {
+    /// Seconds between two looks at a waiting user's passkey methods (one Graph read each).
+    pub poll_seconds: u64,
+}
+
+impl Default for ManualConfig {
+    fn default() -> Self {
+        ManualConfig { poll_seconds: 60 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -239,6 +257,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sync",
     "oidc",
     "mail",
+    "manual",
 ];
 
 /// Why the configuration could not be loaded. Each names the key or file at fault.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use behalf_domain::{ItemState, Job, JobId, Upn, UserDraft, UserId};
+use behalf_domain::{ItemState, Job, JobId, JobMode, Upn, UserDraft, UserId};
 use behalf_provision::{Progress, RelyingParty as _, RunSummary, csv_input::CsvInput};
 use futures::StreamExt as _;
 use serde::Serialize;
@@ -18,6 +18,9 @@ pub enum Selection {
     User(Upn),
     /// Users Behalf knows, by id (the panel's and the API's selections).
     Users(Vec<UserId>),
+    /// Several users by UPN (`--user` given more than once); one Behalf and the directory do
+    /// not know is [`Prepared::rejected`], the rest go on.
+    Upns(Vec<Upn>),
     /// The rows of a CSV (`provision --csv`); `source` names it in the job's kind.
     Csv { input: CsvInput, source: String },
     /// Every enabled user who has no Behalf passkey on the RP yet.
@@ -59,10 +62,24 @@ impl RejectedAs {
 pub struct Prepared {
     /// The job's kind: re-running the same kind continues the same open job.
     pub kind: String,
+    /// Registered on the users' behalf, or by the users with a pass mailed to them.
+    pub mode: JobMode,
     pub users: Vec<UserId>,
     pub rejected: Vec<Rejected>,
     /// The CSV line of each user, when the selection was a CSV.
     pub lines: HashMap<UserId, u64>,
+}
+
+impl Prepared {
+    /// The same users in a job of `mode`. A manual job's kind says so (`manual:…`), so that it
+    /// never continues an open job of the other mode for the same selection.
+    pub fn in_mode(mut self, mode: JobMode) -> Prepared {
+        if mode == JobMode::Manual && self.mode != JobMode::Manual {
+            self.kind = format!("manual:{}", self.kind);
+        }
+        self.mode = mode;
+        self
+    }
 }
 
 /// One user of a dry run.
@@ -97,6 +114,7 @@ impl Provisioner<'_> {
         let workspace = self.app.workspace().id;
         let mut prepared = Prepared {
             kind: String::new(),
+            mode: JobMode::OnBehalf,
             users: Vec::new(),
             rejected: Vec::new(),
             lines: HashMap::new(),
@@ -126,6 +144,37 @@ impl Provisioner<'_> {
                 // Each selection is a job of its own (a new kind), so it can be followed alone.
                 prepared.kind = format!("selection:{}", uuid::Uuid::now_v7());
                 prepared.users = ids;
+            }
+            Selection::Upns(upns) => {
+                let mut keys: Vec<String> = upns.iter().map(Upn::key).collect();
+                keys.sort();
+                keys.dedup();
+                prepared.kind = format!("upns:{}", keys.join(","));
+                let mut seen = std::collections::HashSet::new();
+                for upn in upns {
+                    if !seen.insert(upn.key()) {
+                        continue;
+                    }
+                    match self.find_or_fetch(&upn).await {
+                        Ok(Some(user)) => prepared.users.push(user),
+                        Ok(None) => prepared.rejected.push(Rejected {
+                            line: None,
+                            upn: upn.to_string(),
+                            outcome: RejectedAs::Failed,
+                            reason: "unknown user: not in the directory".into(),
+                            error_code: Some("Request_ResourceNotFound".into()),
+                            request_id: None,
+                        }),
+                        Err(e) => prepared.rejected.push(Rejected {
+                            line: None,
+                            upn: upn.to_string(),
+                            outcome: RejectedAs::Failed,
+                            reason: format!("cannot look the user up: {e}"),
+                            error_code: None,
+                            request_id: None,
+                        }),
+                    }
+                }
             }
             Selection::Csv { input, source } => {
                 for problem in input.problems {
@@ -212,8 +261,21 @@ impl Provisioner<'_> {
     /// re-run continues it, its failed items retried), or a new one. The workers are told.
     pub async fn queue(&self, prepared: &Prepared) -> Result<Job, AppError> {
         let engine = self.app.engine()?;
+        if prepared.mode == JobMode::Manual {
+            // Refused before the job exists: its every item would mail a pass.
+            crate::ops::mail::mailer(self.app).map_err(|e| {
+                AppError::NotConfigured(format!(
+                    "the manual path mails each user a Temporary Access Pass: {e}"
+                ))
+            })?;
+        }
         let job = engine
-            .job_for_by(&prepared.kind, &prepared.users, &self.actor())
+            .job_for_mode(
+                &prepared.kind,
+                prepared.mode,
+                &prepared.users,
+                &self.actor(),
+            )
             .await?;
         self.app.notify_jobs_queued();
         self.audit_queued(&job, prepared).await?;
@@ -233,6 +295,7 @@ impl Provisioner<'_> {
                 behalf_domain::EventDetail::default()
                     .with("job_id", job.id)
                     .with("kind", &prepared.kind)
+                    .with("mode", prepared.mode)
                     .with("users", prepared.users.len())
                     .with("rejected", prepared.rejected.len()),
             )

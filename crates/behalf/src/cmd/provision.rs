@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use behalf_app::ops::provision::{FailureRow, Planned, Rejected, Selection, write_failures_csv};
 use behalf_config::Config;
-use behalf_domain::{ItemState, Upn};
+use behalf_domain::{ItemState, JobMode, Upn};
 use behalf_provision::{ItemReport, Progress, csv_input};
 use clap::{Args, ValueEnum};
 use serde_json::json;
@@ -26,15 +26,19 @@ pub const EXIT_STOPPED: u8 = 130;
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("who").required(true).args(["user", "csv", "automatic"]))]
 pub struct ProvisionArgs {
-    /// One user, by userPrincipalName.
+    /// A user, by userPrincipalName (again for more users).
     #[arg(long, value_name = "UPN")]
-    pub user: Option<String>,
+    pub user: Vec<String>,
     /// Users from a CSV file with a `UPN` or `userPrincipalName` column.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Every imported user that is enabled and has no Behalf passkey yet.
     #[arg(long)]
     pub automatic: bool,
+    /// The manual path: mail each user a Temporary Access Pass (`[mail]` must be configured)
+    /// and wait until they register a passkey themselves or the pass expires.
+    #[arg(long)]
+    pub manual: bool,
     /// The relying party.
     #[arg(long, value_enum, default_value_t = Rp::Microsoft)]
     pub rp: Rp,
@@ -110,8 +114,16 @@ pub async fn run(
 
 /// Who `args` names, as the application layer takes it.
 fn selection(args: &ProvisionArgs) -> anyhow::Result<Selection> {
-    if let Some(upn) = &args.user {
-        return Ok(Selection::User(Upn::parse(upn)?));
+    match &args.user[..] {
+        [] => {}
+        [upn] => return Ok(Selection::User(Upn::parse(upn)?)),
+        upns => {
+            return Ok(Selection::Upns(
+                upns.iter()
+                    .map(|u| Upn::parse(u))
+                    .collect::<Result<_, _>>()?,
+            ));
+        }
     }
     if let Some(path) = &args.csv {
         let file =
@@ -133,7 +145,12 @@ async fn provision(
 ) -> anyhow::Result<ExitCode> {
     let app = context::open_app(&config, None).await?;
     let provisioner = context::local(app.provisioner(&context::local_caller()))?;
-    let prepared = provisioner.prepare(selection(args)?).await?;
+    let mode = if args.manual {
+        JobMode::Manual
+    } else {
+        JobMode::OnBehalf
+    };
+    let prepared = provisioner.prepare(selection(args)?).await?.in_mode(mode);
     if args.dry_run {
         let planned = provisioner.plan(&prepared).await?;
         return dry_run(&planned, &prepared.rejected, args);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use behalf_app::ops::provision::FailureRow;
+use behalf_domain::JobMode;
 use behalf_provision::csv_input;
 use reqwest::Method;
 use serde::Deserialize;
@@ -44,6 +45,7 @@ pub struct Counts {
     pub pending: u64,
     pub options_fetched: u64,
     pub credential_created: u64,
+    pub waiting_for_user: u64,
     pub registered: u64,
     pub failed: u64,
     pub skipped: u64,
@@ -117,6 +119,11 @@ pub async fn run(remote: &Remote, args: &ProvisionArgs, verbose: bool) -> anyhow
     // retries it, the server hands back the same job instead of queuing a second one.
     let key = uuid::Uuid::new_v4().to_string();
     let mut lines = HashMap::new();
+    let mode = if args.manual {
+        JobMode::Manual
+    } else {
+        JobMode::OnBehalf
+    };
     let request = if let Some(path) = &args.csv {
         let body =
             std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -126,17 +133,17 @@ pub async fn run(remote: &Remote, args: &ProvisionArgs, verbose: bool) -> anyhow
             lines = input.rows.iter().map(|r| (r.upn.key(), r.line)).collect();
         }
         remote
-            .request(Method::POST, "/api/v1/jobs/csv")
+            .request(Method::POST, &format!("/api/v1/jobs/csv?mode={mode}"))
             .header(reqwest::header::CONTENT_TYPE, "text/csv")
             .body(body)
-    } else if let Some(upn) = &args.user {
+    } else if !args.user.is_empty() {
         remote
             .request(Method::POST, "/api/v1/jobs")
-            .json(&json!({"upns": [upn]}))
+            .json(&json!({"upns": args.user, "mode": mode}))
     } else {
         remote
             .request(Method::POST, "/api/v1/jobs")
-            .json(&json!({"automatic": true}))
+            .json(&json!({"automatic": true, "mode": mode}))
     };
     let queued: Queued = remote.json(request.header("Idempotency-Key", &key)).await?;
     tracing::debug!(job = %queued.job.id, kind = %queued.job.kind, "queued");

@@ -168,6 +168,8 @@ pub struct JobCountsDto {
     pub pending: i64,
     pub options_fetched: i64,
     pub credential_created: i64,
+    /// The manual path: a pass was mailed; the user has not registered a passkey yet.
+    pub waiting_for_user: i64,
     pub registered: i64,
     pub failed: i64,
     pub skipped: i64,
@@ -180,6 +182,8 @@ pub struct JobCountsDto {
 pub struct JobDto {
     pub id: String,
     pub kind: String,
+    /// `on_behalf` or `manual` (the users register a passkey themselves with a mailed pass).
+    pub mode: String,
     pub rp_id: String,
     pub state: String,
     /// True when nothing is left to do.
@@ -195,6 +199,9 @@ impl From<&JobView> for JobDto {
         JobDto {
             id: v.job.id.to_string(),
             kind: v.kind(),
+            mode: behalf_domain::JobMode::of_options(&v.job.options)
+                .map(|m| m.to_string())
+                .unwrap_or_else(|e| e.to_string()),
             rp_id: v.job.rp_id.clone(),
             state: v.job.state.to_string(),
             finished: v.finished(),
@@ -204,6 +211,7 @@ impl From<&JobView> for JobDto {
                 pending: c.get(ItemState::Pending),
                 options_fetched: c.get(ItemState::OptionsFetched),
                 credential_created: c.get(ItemState::CredentialCreated),
+                waiting_for_user: c.get(ItemState::WaitingForUser),
                 registered: c.get(ItemState::Registered),
                 failed: c.get(ItemState::Failed),
                 skipped: c.get(ItemState::Skipped),
@@ -254,6 +262,9 @@ pub struct ItemDto {
     pub error_code: Option<String>,
     pub request_id: Option<String>,
     pub attempts: i64,
+    /// The manual path: when the pass mailed to the user stops working (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_expires: Option<String>,
 }
 
 impl From<&JobItemRow> for ItemDto {
@@ -267,6 +278,7 @@ impl From<&JobItemRow> for ItemDto {
             error_code: r.item.error_code.clone(),
             request_id: r.item.request_id.clone(),
             attempts: r.item.attempts,
+            pass_expires: r.item.pass.as_ref().map(|p| format_millis(p.expires_at)),
         }
     }
 }

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use behalf_app::ops::provision::{FailureRow, Selection, write_failures_csv};
-use behalf_domain::{ItemId, ItemState, JobId, Upn, UserId};
+use behalf_domain::{ItemId, ItemState, JobId, JobMode, Upn, UserId};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,6 +22,9 @@ use crate::ServerState;
 use crate::auth::{Auth, CanProvision};
 use crate::problem::ApiError;
 
+/// UPNs one request may name (each may be a directory lookup).
+const MAX_UPNS: usize = 500;
+
 /// How often a job's event stream reports its progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
@@ -30,12 +33,46 @@ pub struct CreateJobRequest {
     /// Users Behalf knows, by id.
     #[serde(default)]
     pub user_ids: Vec<String>,
-    /// Users by userPrincipalName (looked up in the directory when not imported yet).
+    /// Users by userPrincipalName (looked up in the directory when not imported yet); one
+    /// unknown user alone is 404, among several it is in `rejected`.
     #[serde(default)]
     pub upns: Vec<String>,
     /// Every enabled user who has no Behalf passkey yet.
     #[serde(default)]
     pub automatic: bool,
+    /// How the users get their passkey: `on_behalf` (the default) or `manual`.
+    #[serde(default)]
+    pub mode: JobModeRequest,
+}
+
+/// How a job's users get their passkey.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobModeRequest {
+    /// Behalf registers a passkey on each user's behalf.
+    #[default]
+    OnBehalf,
+    /// The manual path: each user is mailed a Temporary Access Pass (`[mail]` must be
+    /// configured, else 409 before any job exists) and registers a passkey themselves; each
+    /// item waits (`waiting_for_user`) until one appears (`registered`) or the pass expires
+    /// (`failed`, error code `tap_expired`).
+    Manual,
+}
+
+impl From<JobModeRequest> for JobMode {
+    fn from(mode: JobModeRequest) -> Self {
+        match mode {
+            JobModeRequest::OnBehalf => JobMode::OnBehalf,
+            JobModeRequest::Manual => JobMode::Manual,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CsvJobQuery {
+    /// `on_behalf` (the default) or `manual`.
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -59,12 +96,13 @@ async fn create(
     state: &ServerState,
     auth: &Auth,
     selection: Selection,
+    mode: JobMode,
     headers: &HeaderMap,
     fingerprint: &[u8],
 ) -> Result<(StatusCode, Json<JobCreatedDto>), ApiError> {
     let provisioner = super::provisioner(state, auth)?;
     let key = idempotency_key(headers)?;
-    let prepared = provisioner.prepare(selection).await?;
+    let prepared = provisioner.prepare(selection).await?.in_mode(mode);
     let view = match key {
         Some(key) => provisioner.queue_once(&prepared, &key, fingerprint).await?,
         None => {
@@ -111,15 +149,21 @@ pub async fn create_job(
     let selection = if request.automatic {
         Selection::Automatic
     } else if !request.upns.is_empty() {
-        if request.upns.len() != 1 {
+        if request.upns.len() > MAX_UPNS {
             return Err(ApiError::invalid(
                 "upns",
-                "one UPN per request; for many, use user_ids or POST /api/v1/jobs/csv",
+                format!("at most {MAX_UPNS} UPNs per request; for more, POST /api/v1/jobs/csv"),
             ));
         }
-        Selection::User(
-            Upn::parse(&request.upns[0]).map_err(|e| ApiError::invalid("upns", e.to_string()))?,
-        )
+        let mut upns = request
+            .upns
+            .iter()
+            .map(|u| Upn::parse(u).map_err(|e| ApiError::invalid("upns", e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        match upns.len() {
+            1 => Selection::User(upns.remove(0)),
+            _ => Selection::Upns(upns),
+        }
     } else {
         let ids = request
             .user_ids
@@ -128,21 +172,32 @@ pub async fn create_job(
             .collect::<Result<Vec<_>, _>>()?;
         Selection::Users(ids)
     };
-    create(&state, &auth, selection, &headers, &body).await
+    create(
+        &state,
+        &auth,
+        selection,
+        request.mode.into(),
+        &headers,
+        &body,
+    )
+    .await
 }
 
 /// Creates a provisioning job from a CSV in the format `behalf provision --csv` reads (a `UPN`
 /// or `userPrincipalName` column). Bad rows come back in `rejected` with their line.
 #[utoipa::path(post, path = "/api/v1/jobs/csv", tag = "jobs", request_body(content = String, content_type = "text/csv"),
-    params(("Idempotency-Key" = Option<String>, Header)),
+    params(("Idempotency-Key" = Option<String>, Header), CsvJobQuery),
     responses((status = 201, body = JobCreatedDto), (status = 400), (status = 403)),
     security(("bearer" = []), ("session" = [])))]
 pub async fn create_job_csv(
     State(state): State<ServerState>,
     CanProvision(auth): CanProvision,
+    query: Result<Query<CsvJobQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<JobCreatedDto>), ApiError> {
+    let Query(q) = query?;
+    let mode: JobMode = parse_opt("mode", q.mode.as_deref())?.unwrap_or(JobMode::OnBehalf);
     let input = behalf_provision::csv_input::parse(body.as_ref())
         .map_err(|e| ApiError::invalid("csv", e.to_string()))?;
     let source = format!("upload:{}", uuid::Uuid::now_v7());
@@ -150,6 +205,7 @@ pub async fn create_job_csv(
         &state,
         &auth,
         Selection::Csv { input, source },
+        mode,
         &headers,
         &body,
     )
