@@ -53,15 +53,18 @@ async function publish() {
 async function syncProxy() {
   const paired = (await pairing()) !== null;
   if (paired && proxyState.state !== 'attached') {
-    let error = await proxy.attach();
+    // attach() and detach() fail by rejecting ("Another extension is already attached") or,
+    // as documented, by answering an error string: both are an error here.
+    const attempt = (call) => call().then((e) => e ?? null, (e) => e?.message ?? String(e));
+    let error = await attempt(() => proxy.attach());
     if (error) {
       // A restarted worker: the proxy may still be ours from before. detach() fails unless it is.
-      const ours = await proxy.detach().then((e) => !e, () => false);
-      error = ours ? await proxy.attach() : error;
+      const ours = (await attempt(() => proxy.detach())) === null;
+      error = ours ? await attempt(() => proxy.attach()) : error;
     }
     proxyState = error ? { state: 'taken', reason: error } : { state: 'attached', reason: 'paired' };
   } else if (!paired && proxyState.state === 'attached') {
-    await proxy.detach();
+    await proxy.detach().catch(() => {});
     proxyState = { state: 'detached', reason: 'not paired' };
   } else if (!paired) {
     proxyState = { state: 'detached', reason: 'not paired' };
