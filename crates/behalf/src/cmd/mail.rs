@@ -61,6 +61,20 @@ pub struct ActivationArgs {
 }
 
 pub async fn run(config: Config, args: MailArgs) -> anyhow::Result<ExitCode> {
+    if matches!(args.command, MailCommand::Reset(_))
+        && config
+            .mail
+            .public_url
+            .as_deref()
+            .is_none_or(|u| u.trim().is_empty())
+    {
+        // Run here, not through a server: the links name `listen`, which may not be where
+        // users reach `behalf serve`.
+        eprintln!(
+            "note: mail.public_url is not set: the links name {} (the listen address)",
+            behalf_app::ops::reset::public_base(&config)
+        );
+    }
     let graph = Graph::open(&config)?;
     let app = context::open_app(&config, Some(graph.directory())).await?;
     let (kind, json) = match &args.command {
