@@ -223,10 +223,15 @@ async fn a_viewer_sees_no_provision_button_and_is_refused_when_posting_anyway() 
         page.contains("value=\"provision\""),
         "an owner has the button"
     );
+    assert!(
+        page.contains("value=\"manual\"")
+            && page.contains("Mail a pass and wait for the user's passkey"),
+        "an owner may mail passes"
+    );
 
     let viewer = browser(&server, "viewer@contoso.test").await;
     let page = get(&server, &viewer.cookie, "/users").await;
-    for action in ["provision", "tap", "deprovision", "assign-key"] {
+    for action in ["provision", "manual", "tap", "deprovision", "assign-key"] {
         assert!(
             !page.contains(&format!("value=\"{action}\"")),
             "{action} shown to a viewer"
@@ -234,7 +239,7 @@ async fn a_viewer_sees_no_provision_button_and_is_refused_when_posting_anyway() 
     }
     assert!(page.contains("value=\"export\""), "export is a read");
     let id = user_ids(&page).remove(0);
-    for action in ["provision", "tap", "deprovision", "assign-key"] {
+    for action in ["provision", "manual", "tap", "deprovision", "assign-key"] {
         let answer = post(
             &server,
             &viewer.cookie,

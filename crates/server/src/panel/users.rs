@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use behalf_app::ops::deprovision::Leavers;
 use behalf_app::ops::provision::Selection;
 use behalf_domain::{
-    ConnectionId, ConnectionKind, GroupId, Lifecycle, SecurityKeyKind, UserId, UserSource,
+    ConnectionId, ConnectionKind, GroupId, JobMode, Lifecycle, SecurityKeyKind, UserId, UserSource,
 };
 use behalf_store::{UserListRow, UserQuery};
 use serde::Deserialize;
@@ -363,6 +363,16 @@ pub async fn action(
     match action.as_str() {
         "provision" => {
             let prepared = provisioner.prepare(Selection::Users(ids)).await?;
+            let job = provisioner.queue(&prepared).await?;
+            Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
+        }
+        // The manual path: each user is mailed a pass and registers a passkey themselves; the
+        // job page follows them (refused in words when [mail] is not configured).
+        "manual" => {
+            let prepared = provisioner
+                .prepare(Selection::Users(ids))
+                .await?
+                .in_mode(JobMode::Manual);
             let job = provisioner.queue(&prepared).await?;
             Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
         }
