@@ -44,6 +44,8 @@ struct Tenant {
     passes: Vec<PassStatus>,
     passkeys: Vec<UserPasskey>,
     issued: usize,
+    /// How many times the engine looked at the user's passkeys.
+    looks: usize,
     mailed: Vec<String>,
     withdrawn: Vec<String>,
 }
@@ -94,7 +96,9 @@ impl ManualPath for FakeManual {
         Ok(())
     }
     async fn passkeys(&self, _: &str) -> Result<Vec<UserPasskey>, RpError> {
-        Ok(self.tenant().passkeys.clone())
+        let mut t = self.tenant();
+        t.looks += 1;
+        Ok(t.passkeys.clone())
     }
     async fn mail_pass(&self, _: &User, pass: &IssuedPass) -> Result<String, MailFailure> {
         self.tenant().mailed.push(pass.method_id.clone());
@@ -159,6 +163,25 @@ async fn only_item(store: &Store, job: JobId) -> behalf_domain::Item {
     rows[0].item.clone()
 }
 
+/// Runs the job until the engine has looked at the user's passkeys once more (the item is due
+/// again after the poll), for up to 10 s.
+async fn look_again(engine: &Engine<NoRp, Arc<MemoryStore>>, manual: &FakeManual, job: JobId) {
+    let before = manual.tenant().looks;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (_stop_tx, stop) = watch::channel(false);
+    while manual.tenant().looks == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new look at the user's passkeys"
+        );
+        engine
+            .run_available(job, &Progress::new(), stop.clone())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 fn own_passkey(created_at: Millis) -> UserPasskey {
     UserPasskey {
         id: "users-own".into(),
@@ -183,14 +206,14 @@ async fn replaced_then_registered(store: &Store) {
         .job_for_mode("manual:test", JobMode::Manual, &users, "admin:bob")
         .await
         .unwrap();
-    // An earlier attempt claimed the item, issued a pass and died before recording it.
+    // An earlier attempt claimed the item, issued a pass and died before recording it; its
+    // lease has run out (it ended a millisecond before it was taken).
     let dead = store
-        .claim_items(job.id, "elsewhere:1:dead", 1, 1)
+        .claim_items(job.id, "elsewhere:1:dead", 1, -1)
         .await
         .unwrap();
     assert_eq!(dead.len(), 1);
     manual.tenant().issue_stand_in();
-    tokio::time::sleep(Duration::from_millis(5)).await; // the dead attempt's 1 ms lease ends
 
     let (_stop_tx, stop) = watch::channel(false);
     let summary = engine
@@ -210,22 +233,14 @@ async fn replaced_then_registered(store: &Store) {
 
     // Later runs look at the user's methods again and again; nothing more is issued or mailed.
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        engine
-            .run_available(job.id, &Progress::new(), stop.clone())
-            .await
-            .unwrap();
+        look_again(&engine, &manual, job.id).await;
     }
     assert_eq!(manual.tenant().mailed.len(), 1);
     assert_eq!(manual.tenant().issued, 2);
 
     // A passkey older than the pass is not the user's answer to it; a new one is.
     manual.tenant().passkeys = vec![own_passkey(pass.issued_at - 60_000)];
-    tokio::time::sleep(Duration::from_millis(15)).await;
-    engine
-        .run_available(job.id, &Progress::new(), stop.clone())
-        .await
-        .unwrap();
+    look_again(&engine, &manual, job.id).await;
     assert_eq!(
         only_item(store, job.id).await.state,
         ItemState::WaitingForUser
