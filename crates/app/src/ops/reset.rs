@@ -189,6 +189,29 @@ impl Provisioner<'_> {
     }
 }
 
+/// Graph's failure to set a password, in words for the user holding the link (Graph's own
+/// words and request id kept).
+fn in_words(e: behalf_graph::GraphError) -> AppError {
+    let refusal = e.refusal();
+    let mut error = AppError::from(e);
+    if let AppError::Upstream { message, .. } = &mut error {
+        let words = match refusal {
+            Refusal::Forbidden => {
+                "Behalf may not set passwords in Microsoft Entra ID (its app needs User-PasswordProfile.ReadWrite.All or User.ReadWrite.All, and a role that may reset this user's password): tell your IT department"
+            }
+            Refusal::NotFound => {
+                "your account is not in Microsoft Entra ID any more: tell your IT department"
+            }
+            Refusal::Transient => {
+                "Microsoft Entra ID is busy or cannot be reached: try again in a moment"
+            }
+            _ => "Microsoft Entra ID did not set the password",
+        };
+        *message = format!("{words} ({message})");
+    }
+    error
+}
+
 impl App {
     /// The link's state at `now`, with its user: `Err` in words when it is unknown, used,
     /// expired or spent.
@@ -265,13 +288,7 @@ impl App {
                 .client
                 .set_password(&target, password, force_change)
                 .await
-                .map_err(|e| {
-                    (
-                        e.refusal(),
-                        e.message().map(str::to_owned),
-                        AppError::from(e),
-                    )
-                }),
+                .map_err(|e| (e.refusal(), e.message().map(str::to_owned), in_words(e))),
             Err(e) => Err((Refusal::Other, None, e)),
         };
         let actor = format!("user:{}", user.upn);

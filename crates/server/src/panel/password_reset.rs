@@ -62,9 +62,8 @@ fn refused(e: AppError, mut t: ResetTemplate) -> Response {
             page(StatusCode::BAD_REQUEST, t)
         }
         AppError::Upstream { message, .. } => {
-            t.error = Some(format!(
-                "Microsoft Entra ID did not take the password this time; try again in a moment. ({message})"
-            ));
+            // In the app layer's words (whether trying again can help); the link still works.
+            t.error = Some(capitalised(&message));
             page(StatusCode::BAD_GATEWAY, t)
         }
         other => PanelError::from(other).into_response(),
@@ -153,6 +152,17 @@ pub async fn submit(
                 t,
                 format!("Microsoft Entra ID did not accept this password: {reason}"),
                 StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        // Not set this time; the link still works, so the form is there for another try.
+        Err(AppError::Upstream { message, .. }) => {
+            again(
+                &state,
+                &token,
+                t,
+                capitalised(&message),
+                StatusCode::BAD_GATEWAY,
             )
             .await
         }
