@@ -100,6 +100,17 @@ pub struct PlatformAssertion {
     pub sign_count: u32,
 }
 
+/// A credential made over a clientDataHash the platform computed: the attestation object and
+/// authenticator data as the authenticator returns them (CTAP 2.1 §6.1), with the public record.
+#[derive(Debug, Clone)]
+pub struct PlatformRegistration {
+    pub credential: CredentialInfo,
+    pub attestation_object: Vec<u8>,
+    pub authenticator_data: Vec<u8>,
+    /// `"packed"` or `"none"`.
+    pub format: &'static str,
+}
+
 /// A signed assertion and the counter it carries.
 #[derive(Debug, Clone)]
 pub struct Assertion {
@@ -180,6 +191,35 @@ impl<S: CredentialStore> Authenticator<S> {
         &self,
         options: &CreationOptions,
     ) -> Result<(Registration, Credential), AuthenticatorError> {
+        // WebAuthn L3 §5.1.3 step 13 (client): clientDataJSON and its hash.
+        let client_data = client_data_json("webauthn.create", &options.challenge, &options.rp_id);
+        let client_data_hash: [u8; 32] = Sha256::digest(client_data.as_bytes()).into();
+        let (made, credential) = self
+            .make_credential_with_client_data_hash(options, &client_data_hash)
+            .await?;
+        let registration = Registration {
+            response: RegistrationResponse {
+                id: b64url(&made.credential.credential_id),
+                response: AttestationResponse {
+                    client_data_json: b64url(client_data.as_bytes()),
+                    attestation_object: b64url(&made.attestation_object),
+                },
+                client_extension_results: serde_json::Map::new(),
+            },
+            credential: made.credential,
+            format: made.format,
+        };
+        Ok((registration, credential))
+    }
+
+    /// CTAP 2.1 §6.1.2 `authenticatorMakeCredential` over the platform's `client_data_hash`
+    /// (the platform, not the authenticator, built clientDataJSON: Behalf Key for a website's
+    /// `create`). Unstored, as [`Self::make_credential_unstored`].
+    pub async fn make_credential_with_client_data_hash(
+        &self,
+        options: &CreationOptions,
+        client_data_hash: &[u8; 32],
+    ) -> Result<(PlatformRegistration, Credential), AuthenticatorError> {
         // CTAP 2.1 §6.1.2 step 3: the first pubKeyCredParams entry we support wins, else
         // CTAP2_ERR_UNSUPPORTED_ALGORITHM.
         if !options.algorithms.contains(&ES256) {
@@ -238,10 +278,6 @@ impl<S: CredentialStore> Authenticator<S> {
             cred_random: options.hmac_create_secret.then(|| SecretBytes::random(64)),
         };
 
-        // WebAuthn L3 §5.1.3 step 13 (client): clientDataJSON and its hash.
-        let client_data = client_data_json("webauthn.create", &options.challenge, &options.rp_id);
-        let client_data_hash: [u8; 32] = Sha256::digest(client_data.as_bytes()).into();
-
         // Step 17: authenticator data. UP and UV set; BE and BS clear (the key never leaves
         // this authenticator); AT and ED follow content. The counter starts at 0.
         let auth_data = AuthenticatorData {
@@ -268,23 +304,19 @@ impl<S: CredentialStore> Authenticator<S> {
             attestation,
             &secret.private_key,
             &auth_data,
-            &client_data_hash,
+            client_data_hash,
         )?;
-        let attestation_object = attestation_object(attestation.format(), stmt, auth_data);
+        let attestation_object = attestation_object(attestation.format(), stmt, auth_data.clone());
 
-        let registration = Registration {
-            response: RegistrationResponse {
-                id: b64url(&credential_id),
-                response: AttestationResponse {
-                    client_data_json: b64url(client_data.as_bytes()),
-                    attestation_object: b64url(&attestation_object),
-                },
-                client_extension_results: serde_json::Map::new(),
+        Ok((
+            PlatformRegistration {
+                credential: info.clone(),
+                attestation_object,
+                authenticator_data: auth_data,
+                format: attestation.format(),
             },
-            credential: info.clone(),
-            format: attestation.format(),
-        };
-        Ok((registration, Credential { info, secret }))
+            Credential { info, secret },
+        ))
     }
 
     /// Parses request options JSON and runs [`Self::get_assertion`].

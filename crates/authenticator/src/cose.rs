@@ -54,3 +54,13 @@ pub fn parse_es256_cose_key(bytes: &[u8]) -> Result<VerifyingKey, AuthenticatorE
 
 #[cfg(test)]
 mod tests;
+
+/// The ES256 COSE_Key as an X.509 SubjectPublicKeyInfo in DER (RFC 5480), which WebAuthn L3
+/// §5.2.1.1's `getPublicKey()` (and `toJSON()`'s `publicKey`) hands a relying party.
+pub fn es256_spki_der(cose: &[u8]) -> Result<Vec<u8>, AuthenticatorError> {
+    use p256::pkcs8::EncodePublicKey as _;
+    let key = parse_es256_cose_key(cose)?;
+    key.to_public_key_der()
+        .map(|der| der.as_bytes().to_vec())
+        .map_err(|e| AuthenticatorError::Corrupt(format!("SPKI: {e}")))
+}

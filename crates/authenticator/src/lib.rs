@@ -67,10 +67,10 @@ pub use auth_data::{
 };
 pub use authenticator::{
     Assertion, AssertionResponse, AssertionResponseData, AttestationResponse, Authenticator,
-    AuthenticatorConfig, CREDENTIAL_ID_LEN, PlatformAssertion, Registration, RegistrationResponse,
-    client_data_json,
+    AuthenticatorConfig, CREDENTIAL_ID_LEN, PlatformAssertion, PlatformRegistration, Registration,
+    RegistrationResponse, client_data_json,
 };
-pub use cose::{es256_cose_key, parse_es256_cose_key};
+pub use cose::{es256_cose_key, es256_spki_der, parse_es256_cose_key};
 pub use credential::{Aaguid, Credential, CredentialInfo, CredentialSecret};
 pub use encoding::{b64url, decode_candidates, decode_lenient};
 pub use error::AuthenticatorError;

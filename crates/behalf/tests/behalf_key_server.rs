@@ -17,6 +17,12 @@ use behalf_sandbox::Knobs;
 use common::tenant::Tenant;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use url::Url;
+use webauthn_rs_core::WebauthnCore;
+use webauthn_rs_core::proto::{
+    AttestationConveyancePreference, COSEAlgorithm, PublicKeyCredential,
+    RegisterPublicKeyCredential, UserVerificationPolicy,
+};
 
 const OWNER: &str = "owner@contoso.example";
 const ORIGIN: &str = "https://login.microsoft.com";
@@ -253,11 +259,15 @@ impl Admin {
     }
 
     async fn pairing_code(&self, user_id: &str) -> String {
+        self.pairing_code_as(user_id, "user").await
+    }
+
+    async fn pairing_code_as(&self, user_id: &str, role: &str) -> String {
         let (status, issued) = self
             .call(
                 Method::POST,
                 &format!("/api/v1/users/{user_id}/key-pairings"),
-                Some(json!({})),
+                Some(json!({"role": role})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{issued}");
@@ -273,8 +283,9 @@ fn ok(out: &std::process::Output) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paired_device_signs_in_at_microsoft_with_the_vault_key_and_nothing_else_does() {
+/// A sandbox tenant whose users got a passkey through Graph, `behalf serve` on it, an owner's
+/// API token, and the UPNs of the users with a passkey.
+async fn started() -> (Tenant, common::Server, Admin, Vec<String>) {
     let tenant = Tenant::start(
         3,
         Knobs {
@@ -321,6 +332,12 @@ async fn a_paired_device_signs_in_at_microsoft_with_the_vault_key_and_nothing_el
         .map(|(upn, _)| upn)
         .collect();
     assert!(upns.len() >= 2, "{upns:?}");
+    (tenant, server, admin, upns)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paired_device_signs_in_at_microsoft_with_the_vault_key_and_nothing_else_does() {
+    let (tenant, server, admin, upns) = started().await;
     let (alice, bob) = (&upns[0], &upns[1]);
 
     // Pairing: the code works once; the signature must be by the key being paired.
@@ -561,4 +578,221 @@ async fn a_paired_device_signs_in_at_microsoft_with_the_vault_key_and_nothing_el
             "{secret} stored in clear"
         );
     }
+}
+
+/// A second website, a WebAuthn relying party of its own with its own verifier (webauthn-rs).
+const SHOP_ORIGIN: &str = "https://shop.example";
+const SHOP_RP_ID: &str = "shop.example";
+
+fn shop() -> WebauthnCore {
+    WebauthnCore::new_unsafe_experts_only(
+        "The shop",
+        SHOP_RP_ID,
+        vec![Url::parse(SHOP_ORIGIN).unwrap()],
+        std::time::Duration::from_secs(300),
+        None,
+        None,
+    )
+}
+
+fn client_data(kind: &str, challenge: &str, origin: &str) -> (String, String) {
+    let json = format!(
+        r#"{{"type":"{kind}","challenge":"{challenge}","origin":"{origin}","crossOrigin":false}}"#
+    );
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, json.as_bytes());
+    (json, URL_SAFE_NO_PAD.encode(hash.as_ref()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_registers_a_passkey_for_a_user_at_another_site_and_the_user_signs_in_there() {
+    let (_tenant, server, admin, upns) = started().await;
+    let (alice, admins_own) = (&upns[0], &upns[1]);
+    let alices = Device::new(&server.base_url);
+    let alice_id = admin.user_id(alice).await;
+    assert_eq!(
+        alices
+            .pair(&admin.pairing_code(&alice_id).await, "alice-pin-2468")
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let admin_device = Device::new(&server.base_url);
+    let own_id = admin.user_id(admins_own).await;
+    let (status, paired) = admin_device
+        .pair(
+            &admin.pairing_code_as(&own_id, "admin").await,
+            "admin-pin-8642",
+        )
+        .await;
+    assert_eq!(
+        (status, paired["role"].as_str()),
+        (StatusCode::CREATED, Some("admin")),
+        "{paired}"
+    );
+
+    // The shop asks for a passkey for its account "alice@shop" (its own user handle).
+    let rp = shop();
+    let builder = rp
+        .new_challenge_register_builder(b"shop-account-17", "alice@shop", "Alice at the shop")
+        .unwrap()
+        .attestation(AttestationConveyancePreference::None)
+        .user_verification_policy(UserVerificationPolicy::Required)
+        .credential_algorithms(vec![COSEAlgorithm::ES256])
+        .require_resident_key(true);
+    let (ccr, state) = rp.generate_challenge_register(builder).unwrap();
+    let options = serde_json::to_value(&ccr).unwrap()["publicKey"].clone();
+    let (json_text, hash) = client_data(
+        "webauthn.create",
+        options["challenge"].as_str().unwrap(),
+        SHOP_ORIGIN,
+    );
+    let body = |pin: &str| {
+        json!({
+            "for_user": alice, "rp": options["rp"], "origin": SHOP_ORIGIN,
+            "user": {"id": options["user"]["id"], "name": options["user"]["name"],
+                "display_name": options["user"]["displayName"]},
+            "client_data_hash": hash, "pub_key_cred_params": options["pubKeyCredParams"],
+            "exclude_credentials": [], "pin": pin,
+        })
+    };
+    // Alice's own device is not an admin's; a wrong admin PIN counts; a foreign origin is refused.
+    let (status, refused) = alices
+        .call(
+            Method::POST,
+            "/key/v1/registrations",
+            Some(body("alice-pin-2468")),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_admin")),
+        "{refused}"
+    );
+    let (status, wrong) = admin_device
+        .call(Method::POST, "/key/v1/registrations", Some(body("nope")))
+        .await;
+    assert_eq!(
+        (status, wrong["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("pin_invalid")),
+        "{wrong}"
+    );
+    let mut elsewhere = body("admin-pin-8642");
+    elsewhere["origin"] = json!("https://evil.example");
+    assert_eq!(
+        admin_device
+            .call(Method::POST, "/key/v1/registrations", Some(elsewhere))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let (status, made) = admin_device
+        .call(
+            Method::POST,
+            "/key/v1/registrations",
+            Some(body("admin-pin-8642")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["user"], alice.as_str());
+    // The page's PublicKeyCredential, verified by the shop.
+    let registration: RegisterPublicKeyCredential = serde_json::from_value(json!({
+        "id": made["credential_id"], "rawId": made["credential_id"], "type": "public-key",
+        "response": {
+            "clientDataJSON": URL_SAFE_NO_PAD.encode(json_text.as_bytes()),
+            "attestationObject": made["attestation_object"], "transports": made["transports"],
+        },
+        "extensions": {},
+    }))
+    .unwrap();
+    let credential = rp
+        .register_credential(&registration, &state, None)
+        .unwrap_or_else(|e| panic!("the shop refused the registration: {e:?} {made}"));
+    // toJSON()'s publicKey is the same key, as SubjectPublicKeyInfo DER.
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(made["public_key"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        91
+    );
+
+    // Alice signs in at the shop from her own device: the credential is in her vault key.
+    let builder = rp
+        .new_challenge_authenticate_builder(vec![credential], None)
+        .unwrap();
+    let (rcr, auth_state) = rp.generate_challenge_authenticate(builder).unwrap();
+    let request = serde_json::to_value(&rcr).unwrap()["publicKey"].clone();
+    let (status, found) = alices
+        .call(
+            Method::POST,
+            "/key/v1/credentials/find",
+            Some(json!({"rp_id": SHOP_RP_ID})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(
+        found["credentials"][0]["id"], made["credential_id"],
+        "{found}"
+    );
+    assert_eq!(
+        found["credentials"][0]["user"]["id"], options["user"]["id"],
+        "the shop's user handle"
+    );
+    let (json_text, hash) = client_data(
+        "webauthn.get",
+        request["challenge"].as_str().unwrap(),
+        SHOP_ORIGIN,
+    );
+    let (status, signed) = alices
+        .call(
+            Method::POST,
+            "/key/v1/assertions",
+            Some(json!({
+            "credential_id": made["credential_id"], "rp_id": SHOP_RP_ID, "origin": SHOP_ORIGIN,
+            "client_data_hash": hash, "user_presence": true, "pin": "alice-pin-2468"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    let assertion: PublicKeyCredential = serde_json::from_value(json!({
+        "id": made["credential_id"], "rawId": made["credential_id"], "type": "public-key",
+        "response": {
+            "clientDataJSON": URL_SAFE_NO_PAD.encode(json_text.as_bytes()),
+            "authenticatorData": signed["authenticator_data"], "signature": signed["signature"],
+            "userHandle": signed["user_handle"],
+        },
+        "extensions": {},
+    }))
+    .unwrap();
+    let result = rp.authenticate_credential(&assertion, &auth_state).unwrap();
+    assert!(result.user_verified());
+    // The admin's device holds nothing for the shop itself: the credential is Alice's.
+    let (_, theirs) = admin_device
+        .call(
+            Method::POST,
+            "/key/v1/credentials/find",
+            Some(json!({"rp_id": SHOP_RP_ID})),
+        )
+        .await;
+    assert_eq!(
+        theirs["credentials"].as_array().map(Vec::len),
+        Some(0),
+        "{theirs}"
+    );
+
+    // The audit says who registered what for whom, where.
+    let (_, audit) = admin
+        .call(
+            Method::GET,
+            "/api/v1/audit?action_prefix=behalf_key.registered_for_user",
+            None,
+        )
+        .await;
+    let text = audit.to_string();
+    assert!(
+        text.contains(SHOP_ORIGIN)
+            && text.contains(alice.as_str())
+            && text.contains(admins_own.as_str()),
+        "{text}"
+    );
 }

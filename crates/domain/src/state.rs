@@ -244,6 +244,7 @@ EventAction, "event action" {
     KeyPaired => "behalf_key.paired",
     KeyDeviceRevoked => "behalf_key.device_revoked",
     KeyUsed => "behalf_key.used",
+    KeyRegisteredForUser => "behalf_key.registered_for_user",
     KeyPinFailed => "behalf_key.pin_failed",
     KeyPinBlocked => "behalf_key.pin_blocked",
 });

@@ -324,4 +324,37 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Records the website origin a passkey was registered at, and by whom.
+    pub async fn record_passkey_origin(
+        &self,
+        passkey_id: behalf_domain::PasskeyId,
+        origin: &str,
+        registered_by: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO passkey_origins (passkey_id, origin, registered_by, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(passkey_id.to_string())
+        .bind(origin)
+        .bind(registered_by)
+        .bind(behalf_domain::now_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The website origin a passkey was registered at through Behalf Key, if it was.
+    pub async fn passkey_origin(
+        &self,
+        passkey_id: behalf_domain::PasskeyId,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT origin FROM passkey_origins WHERE passkey_id = $1")
+                .bind(passkey_id.to_string())
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
 }

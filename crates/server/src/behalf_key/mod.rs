@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use behalf_app::ops::behalf_key::{
-    AssertRequest, DevicePublicKey, KeyFailure, KeyHolder, PairRequest,
+    AssertRequest, DevicePublicKey, KeyFailure, KeyHolder, PairRequest, RegisterRequest,
 };
 use behalf_domain::Secret;
 use serde::Deserialize;
@@ -37,6 +37,7 @@ pub fn router() -> Router<ServerState> {
         .route("/me", get(me))
         .route("/credentials/find", post(find_credentials))
         .route("/assertions", post(assert))
+        .route("/registrations", post(register))
 }
 
 /// A refusal, as the extension reads it.
@@ -59,7 +60,10 @@ impl IntoResponse for KeyHttpError {
             | KeyFailure::Invalid { .. } => StatusCode::BAD_REQUEST,
             KeyFailure::PinInvalid { .. } | KeyFailure::PinRequired => StatusCode::FORBIDDEN,
             KeyFailure::PinBlocked => StatusCode::LOCKED,
-            KeyFailure::NoCredential => StatusCode::NOT_FOUND,
+            KeyFailure::NoCredential | KeyFailure::UnknownUser => StatusCode::NOT_FOUND,
+            KeyFailure::NotAdmin => StatusCode::FORBIDDEN,
+            KeyFailure::NotSupported(_) => StatusCode::BAD_REQUEST,
+            KeyFailure::Excluded => StatusCode::CONFLICT,
             KeyFailure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let KeyFailure::Internal(cause) = &failure {
@@ -296,4 +300,92 @@ async fn assert(
         "sign_count": signed.sign_count,
     }))
     .into_response())
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    for_user: String,
+    rp: RegisterRp,
+    user: RegisterUser,
+    origin: String,
+    client_data_hash: String,
+    #[serde(default)]
+    pub_key_cred_params: Vec<CredParam>,
+    #[serde(default)]
+    exclude_credentials: Vec<String>,
+    pin: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+struct RegisterRp {
+    id: String,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RegisterUser {
+    id: String,
+    name: String,
+    display_name: String,
+}
+
+#[derive(Deserialize)]
+struct CredParam {
+    #[serde(rename = "type")]
+    kind: String,
+    alg: i64,
+}
+
+/// `POST /key/v1/registrations`: an admin's device registers a credential at a website for a
+/// user of Behalf, in that user's vault key.
+async fn register(
+    State(state): State<ServerState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    let asked: RegisterBody = json_body(&body)?;
+    let client_data_hash: [u8; 32] = unb64("client_data_hash", &asked.client_data_hash)?
+        .try_into()
+        .map_err(|_| KeyFailure::invalid("client_data_hash", "must be a SHA-256 (32 bytes)"))?;
+    let exclude = asked
+        .exclude_credentials
+        .iter()
+        .map(|id| unb64("exclude_credentials", id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let made = holder
+        .register_on_behalf(RegisterRequest {
+            for_user: asked.for_user,
+            rp_id: asked.rp.id,
+            rp_name: asked.rp.name,
+            user_handle: unb64("user.id", &asked.user.id)?,
+            user_name: asked.user.name,
+            user_display_name: asked.user.display_name,
+            origin: asked.origin,
+            client_data_hash,
+            algorithms: asked
+                .pub_key_cred_params
+                .iter()
+                .filter(|p| p.kind == "public-key")
+                .map(|p| p.alg)
+                .collect(),
+            exclude_credentials: exclude,
+            pin: asked.pin,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "credential_id": b64(&made.credential_id),
+            "attestation_object": b64(&made.attestation_object),
+            "authenticator_data": b64(&made.authenticator_data),
+            "public_key": b64(&made.public_key_spki),
+            "public_key_algorithm": made.public_key_algorithm,
+            "transports": ["internal"],
+            "user": made.upn,
+        })),
+    )
+        .into_response())
 }

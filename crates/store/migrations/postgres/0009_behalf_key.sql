@@ -42,3 +42,12 @@ CREATE TABLE key_pins (
     retries       BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL
 );
+
+-- Where a passkey registered through an admin's Behalf Key was made: the website's origin and the
+-- device that asked (its event, in the same commit as the passkey, says so too).
+CREATE TABLE passkey_origins (
+    passkey_id     TEXT PRIMARY KEY,
+    origin         TEXT NOT NULL,
+    registered_by  TEXT NOT NULL,
+    created_at     BIGINT NOT NULL
+);

@@ -13,16 +13,19 @@
 //! | `pairing` | pairing codes, pairing, the devices list and revocation |
 //! | `pin` | the PIN's rules and its check with CTAP's retry counter |
 //! | `sign_in` | finding a user's credentials for an RP and signing an assertion with the vault key |
+//! | `register` | an admin's device registering a credential in another user's vault key at a website |
 
 mod device_key;
 mod pairing;
 mod pin;
+mod register;
 mod sign_in;
 
 use behalf_domain::{KeyDevice, User, now_millis};
 
 pub use device_key::DevicePublicKey;
 pub use pairing::{IssuedPairing, PAIRING_MINUTES, PairRequest, Paired};
+pub use register::{RegisterRequest, RegisteredForUser};
 pub use sign_in::{AssertRequest, FoundCredential};
 
 use crate::{App, AppError};
@@ -50,6 +53,17 @@ pub enum KeyFailure {
     PinPolicy(String),
     #[error("this device holds no credential for that site")]
     NoCredential,
+    /// Registering for another user from a device not paired as an admin's.
+    #[error("only a device paired as an administrator's registers for other users")]
+    NotAdmin,
+    #[error("Behalf has no user of that name")]
+    UnknownUser,
+    /// WebAuthn's `NotSupportedError`: nothing Behalf can make fits what the site asks.
+    #[error("{0}")]
+    NotSupported(String),
+    /// WebAuthn's `InvalidStateError`: the site already has a credential of this key for the user.
+    #[error("the user already has a passkey of Behalf's for this site")]
+    Excluded,
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     /// Behalf's fault; the text is for the log only.
@@ -69,6 +83,10 @@ impl KeyFailure {
             KeyFailure::PinRequired => "pin_required",
             KeyFailure::PinPolicy(_) => "pin_policy",
             KeyFailure::NoCredential => "no_credential",
+            KeyFailure::NotAdmin => "not_admin",
+            KeyFailure::UnknownUser => "unknown_user",
+            KeyFailure::NotSupported(_) => "not_supported",
+            KeyFailure::Excluded => "credential_excluded",
             KeyFailure::Invalid { .. } => "invalid",
             KeyFailure::Internal(_) => "internal",
         }
