@@ -5,14 +5,18 @@
 //! required (`.ci/run` installs them); without them the test fails, it does not skip.
 //!
 //! What a user of an unpaired Behalf Key sees: the extension is loaded and says it is not
-//! paired, its main-world script is in the page, and WebAuthn stays the browser's own: a
-//! `create` and a `get` reach the browser's authenticator (a CDP virtual authenticator stands in
-//! for a platform or USB key), and a `get` for a credential nobody has ends in the browser's
-//! NotAllowedError rather than hanging.
+//! paired, its worker holds no WebAuthn proxy, its main-world script is in the page and passes
+//! the page's calls through: a `create` and a `get` reach the browser's authenticator (a CDP
+//! virtual authenticator stands in for a platform or USB key), and a `get` for a credential
+//! nobody has ends in the browser's NotAllowedError rather than hanging. Paired with the real
+//! `behalf serve --sandbox` through the popup, it holds the proxy and answers for itself;
+//! revoked by an admin, it lets go.
+//!
+//! Found on the way: CDP's virtual authenticator environment (`WebAuthn.enable`) takes a tab's
+//! requests before the webAuthenticationProxy does, so the proxy is tested on a page without one.
 
-#[path = "panel/browser.rs"]
-#[allow(dead_code)]
-mod browser;
+mod common;
+mod panel;
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,7 +25,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
-use browser::Browser;
+use panel::browser::{Browser, By};
+use panel::server::{Panel, cli};
 
 /// The relying party's page: `ask(kind, options)` runs navigator.credentials[kind] and answers
 /// what the page got (the credential's JSON, or the error's name and message).
@@ -106,6 +111,27 @@ async fn extension_id(browser: &Browser) -> String {
         .await
 }
 
+/// Adds a CDP virtual authenticator (USB, CTAP2, user present and verified) to the page shown:
+/// the browser's own authenticator, as a security key would be.
+async fn browser_authenticator(browser: &Browser) {
+    browser.cdp("WebAuthn.enable", json!({})).await;
+    browser
+        .cdp(
+            "WebAuthn.addVirtualAuthenticator",
+            json!({"options": {
+                "protocol": "ctap2", "transport": "usb", "hasResidentKey": true,
+                "hasUserVerification": true, "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+            }}),
+        )
+        .await;
+}
+
+const CREATE: &str = "{publicKey: {challenge: crypto.getRandomValues(new Uint8Array(32)), \
+    rp: {id: 'localhost', name: 'Test RP'}, \
+    user: {id: new Uint8Array([1, 2, 3, 4]), name: 'alice', displayName: 'Alice'}, \
+    pubKeyCredParams: [{type: 'public-key', alg: -7}], timeout: 20000}}";
+
 async fn ask(browser: &Browser, kind: &str, options: &str) -> Value {
     let script = format!("return window.ask('{kind}', {options});");
     browser.script(&script, vec![]).await
@@ -154,27 +180,9 @@ async fn an_unpaired_behalf_key_leaves_webauthn_to_the_browser() {
             .contains("[native code]"),
         "Behalf Key's main-world script wraps navigator.credentials.get: {wrapped}"
     );
-    browser.cdp("WebAuthn.enable", json!({})).await;
-    browser
-        .cdp(
-            "WebAuthn.addVirtualAuthenticator",
-            json!({"options": {
-                "protocol": "ctap2", "transport": "usb", "hasResidentKey": true,
-                "hasUserVerification": true, "isUserVerified": true,
-                "automaticPresenceSimulation": true,
-            }}),
-        )
-        .await;
+    browser_authenticator(&browser).await;
 
-    let created = ask(
-        &browser,
-        "create",
-        "{publicKey: {challenge: crypto.getRandomValues(new Uint8Array(32)), \
-          rp: {id: 'localhost', name: 'Test RP'}, \
-          user: {id: new Uint8Array([1, 2, 3, 4]), name: 'alice', displayName: 'Alice'}, \
-          pubKeyCredParams: [{type: 'public-key', alg: -7}], timeout: 20000}}",
-    )
-    .await;
+    let created = ask(&browser, "create", CREATE).await;
     assert_eq!(
         created["ok"], true,
         "the browser's authenticator made the credential: {created}"
@@ -218,6 +226,192 @@ async fn an_unpaired_behalf_key_leaves_webauthn_to_the_browser() {
         started.elapsed() < Duration::from_secs(15),
         "the refusal came without waiting out the request's 120 s: {:?}",
         started.elapsed()
+    );
+    browser.assert_no_console_errors(&[]).await;
+    browser.quit().await;
+}
+
+const OWNER: &str = "owner@contoso.example";
+
+/// The text of `css` once it is `expected`, failing with what it said instead.
+async fn text_becomes(browser: &Browser, css: &str, expected: &str) {
+    let what = format!("`{css}` to say {expected:?}");
+    browser
+        .eventually(&what, async |b| {
+            let text = b
+                .driver()
+                .find(By::Css(css))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            (text == expected).then_some(())
+        })
+        .await;
+}
+
+/// Pairing through the popup with a code an admin issued from the real server, then: the popup
+/// shows the user, device, role and retries from Behalf and that Behalf Key answers passkey
+/// requests; the site's create and get reach Behalf Key, which has nothing for this site and
+/// says so at once (a user device registers nothing itself; no credential). The admin revokes the device: the popup says so and offers pairing again, and
+/// the browser's authenticator answers once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paired_behalf_key_takes_the_proxy_and_a_revoked_one_gives_it_back() {
+    let data = tempfile::tempdir().unwrap();
+    let password = data.path().join("password.txt");
+    std::fs::write(&password, "correct horse battery staple\n").unwrap();
+    let password = password.to_str().unwrap();
+    cli(
+        data.path(),
+        &[
+            "admin",
+            "create",
+            "--sandbox",
+            "--email",
+            OWNER,
+            "--role",
+            "owner",
+            "--password-file",
+            password,
+        ],
+    );
+    let token = cli(
+        data.path(),
+        &[
+            "token",
+            "create",
+            "--sandbox",
+            "--admin",
+            OWNER,
+            "--name",
+            "key",
+            "--scope",
+            "admin",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let server = Panel::start_in(data, 3).await;
+    let api = async |method: reqwest::Method, path: &str| -> Value {
+        let mut request = server
+            .http
+            .request(method.clone(), server.url(path))
+            .bearer_auth(&token);
+        if method == reqwest::Method::POST {
+            request = request.json(&json!({}));
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    };
+    let users = api(reqwest::Method::GET, "/api/v1/users").await;
+    let user = &users["users"][0];
+    let (user_id, upn) = (user["id"].as_str().unwrap(), user["upn"].as_str().unwrap());
+    let issued = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/users/{user_id}/key-pairings"),
+    )
+    .await;
+    let code = issued["code"].as_str().unwrap();
+
+    let port = serve_page().await;
+    let mut browser = browser_with_extension().await;
+    let id = extension_id(&browser).await;
+    let popup = format!("chrome-extension://{id}/pages/popup.html");
+
+    browser.goto(&popup).await;
+    for (field, value) in [
+        ("#server", server.base.as_str()),
+        ("#code", code),
+        ("#device", "Test laptop"),
+        ("#pin", "1234"),
+        ("#pin2", "1234"),
+    ] {
+        browser
+            .wait_for(field)
+            .await
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    browser.click("#pair button[type=submit]").await;
+    text_becomes(&browser, "#proxy", "Behalf Key answers passkey requests").await;
+    assert!(browser.text_of("#user").await.contains(upn));
+    assert_eq!(browser.text_of("#device-name").await, "Test laptop");
+    assert_eq!(browser.text_of("#role").await, "user");
+    assert_eq!(browser.text_of("#retries").await, "8");
+    let devices = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/users/{user_id}/key-devices"),
+    )
+    .await;
+    let device = devices
+        .as_array()
+        .and_then(|d| d.first())
+        .unwrap_or_else(|| panic!("Behalf lists the paired device: {devices}"));
+
+    // No virtual authenticator on this page: CDP's WebAuthn environment takes requests before
+    // the webAuthenticationProxy does. Without one, the browser's own way would wait for a key
+    // that never comes, so a prompt refusal naming Behalf Key is the proxy's.
+    browser.goto(&format!("http://localhost:{port}/")).await;
+    browser.wait_for("h1").await;
+    let refused = ask(&browser, "create", CREATE).await;
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["name"], "NotAllowedError", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Behalf Key") && m.contains("registers nothing")),
+        "Behalf Key, holding the proxy, answered the create itself: {refused}"
+    );
+    let refused = ask(
+        &browser,
+        "get",
+        "{publicKey: {challenge: new Uint8Array(32), rpId: 'localhost', timeout: 20000}}",
+    )
+    .await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no credential")),
+        "Behalf Key has no credential for localhost and said so: {refused}"
+    );
+
+    // The admin revokes the device.
+    api(
+        reqwest::Method::POST,
+        &format!(
+            "/api/v1/key-devices/{}/revoke",
+            device["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    browser.goto(&popup).await;
+    text_becomes(
+        &browser,
+        "#message",
+        "Your administrator revoked this device. Ask for a new pairing code.",
+    )
+    .await;
+    assert!(browser.has("form#pair").await);
+    let proxy = browser
+        .script(
+            "return chrome.storage.session.get('proxy').then(v => v.proxy);",
+            vec![],
+        )
+        .await;
+    assert_eq!(proxy["state"], "detached", "proxy state: {proxy}");
+
+    browser.goto(&format!("http://localhost:{port}/")).await;
+    browser.wait_for("h1").await;
+    browser_authenticator(&browser).await;
+    let created = ask(&browser, "create", CREATE).await;
+    assert_eq!(
+        created["ok"], true,
+        "the browser's own authenticator answers again: {created}"
     );
     browser.assert_no_console_errors(&[]).await;
     browser.quit().await;
