@@ -88,6 +88,8 @@ pub enum Command {
     Mail(crate::cmd::mail::MailArgs),
     /// Writes to Entra ID queued by the panel or the API: send them, list them.
     Outbound(crate::cmd::outbound::OutboundArgs),
+    /// Behalf Key, the browser extension users sign in with: pairing codes, devices.
+    Key(crate::cmd::key::KeyArgs),
 }
 
 #[derive(Debug, Args)]

@@ -605,7 +605,7 @@ fn client_data(kind: &str, challenge: &str, origin: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_registers_a_passkey_for_a_user_at_another_site_and_the_user_signs_in_there() {
-    let (_tenant, server, admin, upns) = started().await;
+    let (tenant, server, admin, upns) = started().await;
     let (alice, admins_own) = (&upns[0], &upns[1]);
     let alices = Device::new(&server.base_url);
     let alice_id = admin.user_id(alice).await;
@@ -616,14 +616,16 @@ async fn an_admin_registers_a_passkey_for_a_user_at_another_site_and_the_user_si
             .0,
         StatusCode::CREATED
     );
+    // The admin's own device is paired with a code from the command line (`behalf key pair
+    // --admin`), which prints the code alone on stdout.
     let admin_device = Device::new(&server.base_url);
-    let own_id = admin.user_id(admins_own).await;
-    let (status, paired) = admin_device
-        .pair(
-            &admin.pairing_code_as(&own_id, "admin").await,
-            "admin-pin-8642",
-        )
+    let out = tenant
+        .run(&["key", "pair", "--user", admins_own, "--admin"])
         .await;
+    ok(&out);
+    let cli_code = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(cli_code.starts_with("bhp_"), "{cli_code}");
+    let (status, paired) = admin_device.pair(&cli_code, "admin-pin-8642").await;
     assert_eq!(
         (status, paired["role"].as_str()),
         (StatusCode::CREATED, Some("admin")),
@@ -778,6 +780,21 @@ async fn an_admin_registers_a_passkey_for_a_user_at_another_site_and_the_user_si
         theirs["credentials"].as_array().map(Vec::len),
         Some(0),
         "{theirs}"
+    );
+
+    // `behalf key devices` lists the admin's device as an admin's.
+    let out = tenant
+        .run(&["key", "devices", "--user", admins_own, "--json"])
+        .await;
+    ok(&out);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            listed[0]["role"].as_str(),
+            listed[0]["revoked_at"].is_null()
+        ),
+        (Some("admin"), true),
+        "{listed}"
     );
 
     // The audit says who registered what for whom, where.

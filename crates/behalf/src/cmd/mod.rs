@@ -5,6 +5,7 @@ pub mod deprovision;
 pub mod doctor;
 pub mod graph_setup;
 pub mod import;
+pub mod key;
 pub mod login;
 pub mod mail;
 pub mod outbound;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(args) => admin::run(config, args).await,
         Command::Token(args) => token::run(config, args).await,
         Command::ScimToken(args) => scim_token::run(config, args).await,
+        Command::Key(args) => key::run(config, args).await,
         Command::Vault(args) => vault::run(config, args).await,
         Command::Mail(args) => mail::run(config, args).await,
         Command::Outbound(args) => outbound::run(config, args).await,

@@ -73,6 +73,7 @@ fn name(command: &Command) -> &'static str {
         Command::Vault(_) => "vault",
         Command::Mail(_) => "mail",
         Command::Outbound(_) => "outbound",
+        Command::Key(_) => "key",
     }
 }
 
