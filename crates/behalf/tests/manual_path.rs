@@ -240,10 +240,10 @@ async fn a_mailed_pass_ends_registered_by_the_user_or_expired_and_a_kill_mails_n
         .filter(|u| u["accountEnabled"] == true)
         .filter_map(|u| u["userPrincipalName"].as_str().map(str::to_owned))
         .filter(|u| !u.starts_with("admin@"))
-        .take(3)
+        .take(4)
         .collect();
-    assert_eq!(users.len(), 3, "three enabled users in the tenant");
-    let (u1, u2, u3) = (&users[0], &users[1], &users[2]);
+    assert_eq!(users.len(), 4, "four enabled users in the tenant");
+    let (u1, u2, u3, u4) = (&users[0], &users[1], &users[2], &users[3]);
     let out = tenant.run(&["import"]).await;
     assert!(
         out.status.success(),
@@ -338,7 +338,7 @@ async fn a_mailed_pass_ends_registered_by_the_user_or_expired_and_a_kill_mails_n
         assert_eq!(for_user.len(), 1, "one mail for {upn}");
         pass_in(for_user[0])
     };
-    let passes = [pass_of(u1), pass_of(u2), pass_of(u3)];
+    let mut passes = vec![pass_of(u1), pass_of(u2), pass_of(u3)];
     for item in api.items(&job).await {
         assert!(item["pass_expires"].is_string(), "{item}");
         for pass in &passes {
@@ -367,6 +367,49 @@ async fn a_mailed_pass_ends_registered_by_the_user_or_expired_and_a_kill_mails_n
     })
     .await;
     assert_eq!(state_of(&api.items(&job).await, u2), "waiting_for_user");
+    // Three mails in all so far: the restart sent none.
+    assert_eq!(sink.messages(3).len(), 3, "a pass was mailed twice");
+
+    // User 4 through the CLI as a client of the server: it posts a manual job and follows it
+    // until the user is done.
+    let mut cli = tenant
+        .behalf(&[
+            "--server",
+            &api.base,
+            "--token",
+            &api.token,
+            "provision",
+            "--manual",
+            "--user",
+            u4,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("behalf --server provision --manual");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let jobs = api.get("/api/v1/jobs").await;
+        let waiting = jobs["jobs"].as_array().unwrap().iter().any(|j| {
+            j["id"] != job.as_str() && j["mode"] == "manual" && j["counts"]["waiting_for_user"] == 1
+        });
+        if waiting {
+            break;
+        }
+        if let Some(status) = cli.try_wait().unwrap() {
+            let out = cli.wait_with_output().await.unwrap();
+            panic!(
+                "the CLI ended ({status}) before user 4 waited: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(Instant::now() < deadline, "user 4 never waited: {jobs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mails = sink.messages(4);
+    let for_u4 = mails_for(&mails, u4);
+    assert_eq!(for_u4.len(), 1, "one mail for {u4}");
+    passes.push(pass_in(for_u4[0]));
 
     // User 2 never used the pass: once its lifetime is over (the sandbox's clock moves past its
     // 10 minutes), Graph calls it expired and the item fails, saying why.
@@ -406,8 +449,21 @@ async fn a_mailed_pass_ends_registered_by_the_user_or_expired_and_a_kill_mails_n
         assert!(Instant::now() < deadline, "the job never finished");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Three mails in all: the restart sent none.
-    assert_eq!(sink.messages(3).len(), 3, "a pass was mailed twice");
+    // User 4's pass expired too: the CLI ends as a run with failures does, saying why.
+    let cli = tokio::time::timeout(Duration::from_secs(60), cli.wait_with_output())
+        .await
+        .expect("the CLI ends once user 4 is done")
+        .unwrap();
+    let cli_err = String::from_utf8_lossy(&cli.stderr).to_string();
+    assert_eq!(cli.status.code(), Some(3), "{cli_err}");
+    assert!(cli_err.contains("0 registered, 1 failed"), "{cli_err}");
+    let failures = std::fs::read_to_string(tenant.data.path().join("failures.csv")).unwrap();
+    assert!(
+        failures.contains(u4.as_str()) && failures.contains("tap_expired"),
+        "{failures}"
+    );
+    // Four mails in all: one per user, none twice.
+    assert_eq!(sink.messages(4).len(), 4, "a pass was mailed twice");
 
     // The users' own passkeys are at the tenant; none is in Behalf's vault.
     for (upn, name) in [(u1, "Alice's YubiKey"), (u3, "Carol's key")] {
@@ -427,7 +483,7 @@ async fn a_mailed_pass_ends_registered_by_the_user_or_expired_and_a_kill_mails_n
             .unwrap_or_else(|| panic!("no {action} for {upn} in the report: {report:#}"))
     };
     let asked_by = format!("admin:{OWNER}");
-    for upn in [u1, u2, u3] {
+    for upn in [u1, u2, u3, u4] {
         let mailed = row("mail.sent", upn);
         assert_eq!(mailed["actor"], asked_by.as_str(), "{mailed}");
         assert_eq!(mailed["detail"]["kind"], "manual", "{mailed}");
@@ -441,7 +497,7 @@ async fn a_mailed_pass_ends_registered_by_the_user_or_expired_and_a_kill_mails_n
     assert_eq!(expired["error_code"], "tap_expired", "{expired}");
     assert_eq!(
         rows.iter().filter(|r| r["action"] == "mail.sent").count(),
-        3,
+        4,
         "{report:#}"
     );
 

@@ -34,7 +34,7 @@ pub use credentials::StageCredentials;
 pub use deprovision::DeprovisionSummary;
 pub use engine::{
     DEAD_HOLDER_HOLD, Engine, EngineError, EngineOptions, RunSummary, is_dead_local_worker,
-    local_worker_id,
+    job_options, local_worker_id,
 };
 pub use lease::while_renewing;
 pub use manual::{IssuedPass, MailFailure, ManualPath, PassStatus, UserPasskey};

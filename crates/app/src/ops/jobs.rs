@@ -129,9 +129,10 @@ impl Provisioner<'_> {
             return self.reader().job(job.id).await;
         };
         let engine = self.app.engine()?;
+        self.check_mode(prepared)?;
         let store = self.app.store();
         let workspace = self.app.workspace().id;
-        let options = serde_json::json!({ "kind": prepared.kind });
+        let options = behalf_provision::job_options(&prepared.kind, prepared.mode);
         let job = match store
             .create_job_once(
                 workspace,

@@ -261,14 +261,7 @@ impl Provisioner<'_> {
     /// re-run continues it, its failed items retried), or a new one. The workers are told.
     pub async fn queue(&self, prepared: &Prepared) -> Result<Job, AppError> {
         let engine = self.app.engine()?;
-        if prepared.mode == JobMode::Manual {
-            // Refused before the job exists: its every item would mail a pass.
-            crate::ops::mail::mailer(self.app).map_err(|e| {
-                AppError::NotConfigured(format!(
-                    "the manual path mails each user a Temporary Access Pass: {e}"
-                ))
-            })?;
-        }
+        self.check_mode(prepared)?;
         let job = engine
             .job_for_mode(
                 &prepared.kind,
@@ -280,6 +273,19 @@ impl Provisioner<'_> {
         self.app.notify_jobs_queued();
         self.audit_queued(&job, prepared).await?;
         Ok(job)
+    }
+
+    /// Whether a job of `prepared`'s mode can do its work here: a manual job mails every user a
+    /// pass, so it is refused before it exists when mail cannot go out.
+    pub(crate) fn check_mode(&self, prepared: &Prepared) -> Result<(), AppError> {
+        match prepared.mode {
+            JobMode::OnBehalf => Ok(()),
+            JobMode::Manual => crate::ops::mail::mailer(self.app).map(|_| ()).map_err(|e| {
+                AppError::NotConfigured(format!(
+                    "the manual path mails each user a Temporary Access Pass: {e}"
+                ))
+            }),
+        }
     }
 
     pub(crate) async fn audit_queued(

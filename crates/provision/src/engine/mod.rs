@@ -64,6 +64,15 @@ pub enum EngineError {
     Credentials(String),
 }
 
+/// A new job's options: its kind (an open job of the same kind is continued) and its mode (an
+/// on-behalf job's options name none, as they did before modes existed).
+pub fn job_options(kind: &str, mode: JobMode) -> serde_json::Value {
+    match mode {
+        JobMode::OnBehalf => serde_json::json!({ "kind": kind }),
+        mode => serde_json::json!({ "kind": kind, "mode": mode }),
+    }
+}
+
 /// What a run knows of the job it works on.
 pub(crate) struct JobContext {
     pub(crate) mode: JobMode,
@@ -201,10 +210,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
             store.retry_failed_items(job.id).await?;
             return Ok(job);
         }
-        let options = match mode {
-            JobMode::OnBehalf => serde_json::json!({ "kind": kind }),
-            mode => serde_json::json!({ "kind": kind, "mode": mode }),
-        };
+        let options = job_options(kind, mode);
         Ok(store
             .create_job(self.inner.workspace_id, rp_id, &options, actor, users)
             .await?)
