@@ -151,6 +151,10 @@ pub struct SandboxConfig {
     pub attestation_roots_pem: Vec<String>,
     /// The FIDO2 method policy a fresh tenant starts with.
     pub policy: crate::Fido2Policy,
+    /// Also serve the passkey sign-in page at `https://login.microsoft.com` (an HTTPS listener
+    /// of its own with a certificate from a test CA made at start; see
+    /// [`crate::Sandbox::login_page_addr`] and [`crate::Sandbox::login_ca_pem`]).
+    pub login_page: bool,
 }
 
 impl Default for SandboxConfig {
@@ -170,6 +174,7 @@ impl Default for SandboxConfig {
             state_file: None,
             attestation_roots_pem: Vec::new(),
             policy: crate::Fido2Policy::default(),
+            login_page: false,
         }
     }
 }

@@ -21,6 +21,7 @@ mod config;
 mod delta;
 mod errors;
 mod groups;
+mod login_page;
 mod oauth;
 mod odata;
 mod oidc;
@@ -74,6 +75,9 @@ pub enum StartError {
     AttestationRoot(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The `https://login.microsoft.com` sign-in page could not start (its certificates, its port).
+    #[error("cannot start the sign-in page: {0}")]
+    LoginPage(String),
     /// `behalf sandbox scim-push`: the SCIM endpoint failed the configuration check or the
     /// connection test.
     #[error("{0}")]
@@ -88,6 +92,7 @@ pub struct Sandbox {
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     saver: Option<JoinHandle<()>>,
+    login_page: Option<login_page::LoginPage>,
     startup: Duration,
 }
 
@@ -165,6 +170,15 @@ impl Sandbox {
         }
         let (stop, stop_rx) = watch::channel(false);
         let server = tokio::spawn(server::serve(listener, shared.clone(), stop_rx.clone()));
+        let login_page = if config.login_page {
+            Some(
+                login_page::start(shared.clone(), stop_rx.clone())
+                    .await
+                    .map_err(StartError::LoginPage)?,
+            )
+        } else {
+            None
+        };
         let saver = config.state_file.as_ref().map(|_| {
             let shared = shared.clone();
             let mut stop_rx = stop_rx;
@@ -189,6 +203,7 @@ impl Sandbox {
             stop,
             server: Some(server),
             saver,
+            login_page,
             startup: t0.elapsed(),
         })
     }
@@ -208,6 +223,19 @@ impl Sandbox {
     }
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+    /// Where the `https://login.microsoft.com` sign-in page listens (127.0.0.1, a free port),
+    /// when [`SandboxConfig::login_page`] asked for it. A browser maps the name there
+    /// (Chromium: `--host-resolver-rules="MAP login.microsoft.com 127.0.0.1:PORT"`) so the page's
+    /// origin stays `https://login.microsoft.com`.
+    pub fn login_page_addr(&self) -> Option<SocketAddr> {
+        self.login_page.as_ref().map(|p| p.addr)
+    }
+    /// The certificate (PEM) of the test CA that issued the sign-in page's certificate, made
+    /// when the sandbox started: a browser must trust it, as Chromium refuses WebAuthn on a page
+    /// with a certificate error. Only the certificate: its key never leaves the sandbox.
+    pub fn login_ca_pem(&self) -> Option<&str> {
+        self.login_page.as_ref().map(|p| p.ca_pem.as_str())
     }
     pub fn tenant_id(&self) -> Uuid {
         self.shared.tenant_id
@@ -318,6 +346,9 @@ impl Sandbox {
             let _ = s.await;
         }
         if let Some(s) = self.saver.take() {
+            let _ = s.await;
+        }
+        if let Some(s) = self.login_page.as_mut().and_then(|p| p.task.take()) {
             let _ = s.await;
         }
         let shared = self.shared.clone();

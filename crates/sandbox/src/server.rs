@@ -172,7 +172,7 @@ async fn graph_gate(State(shared): State<Arc<Shared>>, mut req: Request, next: N
 }
 
 /// Every answer carries `request-id` and `client-request-id`; error bodies carry them too.
-async fn request_ids(req: Request, next: Next) -> Response {
+pub(crate) async fn request_ids(req: Request, next: Next) -> Response {
     let request_id = Uuid::new_v4().to_string();
     let client_request_id = req
         .headers()

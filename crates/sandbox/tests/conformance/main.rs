@@ -7,6 +7,7 @@ mod certificates;
 mod common;
 mod delta;
 mod groups;
+mod login_page;
 mod oauth;
 mod oidc;
 mod passkeys;
