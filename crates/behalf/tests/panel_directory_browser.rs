@@ -114,6 +114,37 @@ impl Graph {
         out
     }
 
+    /// Creates a user at the sandbox behind Behalf's back; answers its object id.
+    async fn create_user(&self, upn: &str, name: &str) -> String {
+        let nickname = upn.split('@').next().unwrap();
+        let r = self
+            .http
+            .post(format!("{}/v1.0/users", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({
+                "accountEnabled": true, "displayName": name, "mailNickname": nickname,
+                "userPrincipalName": upn, "passwordProfile": {"password": "Xy7!kq2#Lm9$wZ"}
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn delete(&self, path: &str) {
+        let r = self
+            .http
+            .delete(format!("{}/v1.0{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "DELETE {path}");
+    }
+
     async fn knobs(&self, patch: Value) {
         let r = self
             .http
@@ -123,6 +154,10 @@ impl Graph {
             .await
             .unwrap();
         assert!(r.status().is_success(), "knobs: {}", r.status());
+        let now: Value = r.json().await.unwrap();
+        for (knob, value) in patch.as_object().unwrap() {
+            assert_eq!(&now[knob], value, "the knob {knob} took: {now}");
+        }
     }
 }
 
@@ -201,6 +236,19 @@ async fn user_id_of_the_page(browser: &Browser) -> String {
         .await
 }
 
+/// Creates `upn` with the New user form and waits for its page to say the create failed as a
+/// conflict.
+async fn create_and_see_it_fail(browser: &Browser, panel: &Panel, upn: &str) {
+    browser.goto(&panel.url("/users/new")).await;
+    fill(browser, "#new-upn", upn).await;
+    fill(browser, "#new-display-name", "Made in Behalf").await;
+    browser.click("#new-user-submit").await;
+    user_id_of_the_page(browser).await;
+    let failed = sync_state_becomes(browser, "failed: ").await;
+    assert!(failed.contains("exists already"), "{failed}");
+    assert!(browser.has("#sync form.write-retry").await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_writes_users_groups_and_members_to_entra_id_and_a_viewer_may_not() {
     let data = tempfile::tempdir().unwrap();
@@ -258,10 +306,13 @@ async fn an_admin_writes_users_groups_and_members_to_entra_id_and_a_viewer_may_n
         .await;
     browser.screenshot("directory-writes-writable").await;
 
-    // A new user, from the users page's "New user". The sandbox answers slowly for a while,
-    // so that the user's page is seen while the create is on its way.
+    // A new user, from the users page's "New user". The sandbox answers every Graph request
+    // 503 (with a Retry-After) for a while, so that the user's page is seen while the create
+    // waits to be sent; then it answers again and the create goes through.
     let ada = format!("ada.lovelace@{domain}");
-    graph.knobs(json!({"latency_ms": 1500})).await;
+    graph
+        .knobs(json!({"failEvery": 1, "retryAfterSecs": 1}))
+        .await;
     browser.goto(&panel.url("/users")).await;
     browser.click("a#new-user").await;
     fill(&browser, "#new-upn", &ada).await;
@@ -272,7 +323,7 @@ async fn an_admin_writes_users_groups_and_members_to_entra_id_and_a_viewer_may_n
     let ada_id = user_id_of_the_page(&browser).await;
     assert_eq!(browser.text_of("#sync-state").await, "pending");
     browser.screenshot("directory-user-pending").await;
-    graph.knobs(json!({"latency_ms": 0})).await;
+    graph.knobs(json!({"failEvery": 0})).await;
     sync_state_becomes(&browser, "in Entra ID").await;
     browser.screenshot("directory-user-in-entra").await;
     let at_sandbox = graph.user(&ada).await.expect("the user is at the sandbox");
@@ -399,47 +450,61 @@ async fn an_admin_writes_users_groups_and_members_to_entra_id_and_a_viewer_may_n
     browser.screenshot("directory-group").await;
 
     // A user that exists at the sandbox but not in Behalf: Graph has the UPN, so the create
-    // fails as a conflict, said in words on the user's page and in the queue.
+    // fails as a conflict, said in words on the user's page and in the queue. The admin does
+    // as the words say (the other one is deleted at the sandbox, for good) and Retry sends the
+    // create again, which goes through.
     let taken = format!("taken.elsewhere@{domain}");
-    let created = graph
-        .http
-        .post(format!("{}/v1.0/users", graph.base))
-        .bearer_auth(&graph.token)
-        .json(&json!({
-            "accountEnabled": true, "displayName": "Made elsewhere", "mailNickname": "taken.elsewhere",
-            "userPrincipalName": taken, "passwordProfile": {"password": "Xy7!kq2#Lm9$wZ"}
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
-    browser.goto(&panel.url("/users/new")).await;
-    fill(&browser, "#new-upn", &taken).await;
-    fill(&browser, "#new-display-name", "Made in Behalf").await;
-    browser.click("#new-user-submit").await;
-    user_id_of_the_page(&browser).await;
-    let failed = sync_state_becomes(&browser, "failed: ").await;
-    assert!(failed.contains("exists already"), "{failed}");
+    let elsewhere = graph.create_user(&taken, "Made elsewhere").await;
+    let failed_row = "#writes-table tr[data-state=failed]";
+    create_and_see_it_fail(&browser, &panel, &taken).await;
     browser.goto(&panel.url("/directory/writes")).await;
-    let row = "#writes-table tr[data-state=failed]";
-    let words = browser.text_of(&format!("{row} .write-error")).await;
+    let words = browser.text_of(&format!("{failed_row} .write-error")).await;
     assert!(words.contains("exists already in Entra ID"), "{words}");
-    assert!(browser.text_of(row).await.contains(&taken));
-    assert!(browser.has(&format!("{row} form.write-retry")).await);
+    assert!(browser.text_of(failed_row).await.contains(&taken));
     browser.screenshot("directory-writes-failed").await;
+    graph.delete(&format!("/users/{elsewhere}")).await;
+    graph
+        .delete(&format!("/directory/deletedItems/{elsewhere}"))
+        .await;
     browser
-        .click(&format!("{row} form.write-discard button"))
+        .click(&format!("{failed_row} form.write-retry button"))
+        .await;
+    at_the_sandbox("the retried create at the sandbox", async || {
+        let u = graph.user(&taken).await?;
+        (u["displayName"] == "Made in Behalf").then_some(())
+    })
+    .await;
+    browser
+        .eventually("the retried write to leave the queue", async |b| {
+            b.goto(&panel.url("/directory/writes")).await;
+            (b.has("#queue").await && !b.has(failed_row).await).then_some(())
+        })
+        .await;
+
+    // Another such conflict, discarded: it leaves the queue, and nothing reaches the sandbox.
+    let again = format!("taken.again@{domain}");
+    graph.create_user(&again, "Made elsewhere too").await;
+    create_and_see_it_fail(&browser, &panel, &again).await;
+    browser.goto(&panel.url("/directory/writes")).await;
+    assert!(browser.text_of(failed_row).await.contains(&again));
+    browser
+        .click(&format!("{failed_row} form.write-discard button"))
         .await;
     accept_the_confirm(&browser).await;
     browser
         .eventually("the discarded write to leave the queue", async |b| {
             (b.current_path().await.starts_with("/directory/writes")
                 && b.has("#queue").await
-                && !b.has("#writes-table tr[data-state=failed]").await)
+                && !b.has(failed_row).await)
                 .then_some(())
         })
         .await;
     browser.screenshot("directory-writes-discarded").await;
+    assert_eq!(
+        graph.user(&again).await.unwrap()["displayName"],
+        "Made elsewhere too",
+        "the discarded create did not touch the sandbox's user"
+    );
 
     // The first user deleted, behind the confirm page.
     browser.goto(&panel.url(&format!("/users/{ada_id}"))).await;

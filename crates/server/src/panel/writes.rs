@@ -203,6 +203,17 @@ pub async fn sync_fragment(
             )
         }
         SyncState::Pending => ("pending", "pending".to_owned()),
+        // Nothing waits, but the last change was given up: Entra ID does not have it.
+        SyncState::Synced
+            if writes
+                .last()
+                .is_some_and(|w| w.state == WriteState::Discarded) =>
+        {
+            (
+                "discarded",
+                "the last change was discarded: not sent to Entra ID".to_owned(),
+            )
+        }
         SyncState::Synced => ("synced", "in Entra ID".to_owned()),
     };
     let rows = writes
@@ -270,6 +281,8 @@ struct WritesPage {
     /// `open` (pending and failed), `failed` or `all`.
     show: &'static str,
     writes: Vec<WriteRow>,
+    /// More writes than are listed are in these states.
+    truncated: bool,
     connections: Vec<ConnectionRow>,
     back: String,
 }
@@ -300,12 +313,8 @@ pub async fn list(
         }
     };
     let reader = state.app.reader(&panel.caller);
-    let mut writes = reader.directory_writes(states, MOST_LISTED).await?;
-    // Newest first when every state is listed (history); the queue itself oldest first, the
-    // order the writes go in.
-    if show == "all" {
-        writes.reverse();
-    }
+    // Oldest first: the order they were asked for, and go in.
+    let writes = reader.directory_writes(states, MOST_LISTED).await?;
     let connections = reader
         .connection_writability()
         .await?
@@ -323,6 +332,7 @@ pub async fn list(
     Ok(render(&WritesPage {
         layout: panel.layout("Writes to Entra ID", Section::Directory),
         show,
+        truncated: writes.len() as i64 >= MOST_LISTED,
         writes: writes.iter().map(WriteRow::of).collect(),
         connections,
         back: format!("/directory/writes?show={show}"),
