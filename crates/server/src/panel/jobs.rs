@@ -144,7 +144,14 @@ pub async fn show(
             .map(|r| ItemRow {
                 upn: r.upn.to_string(),
                 state: r.item.state.to_string(),
-                reason: r.item.reason.unwrap_or_default(),
+                // Waiting for the user (the manual path): until when the mailed pass works.
+                reason: match (&r.item.reason, &r.item.pass) {
+                    (None, Some(pass)) if r.item.state == ItemState::WaitingForUser => format!(
+                        "a pass was mailed; it works until {}",
+                        format_millis(pass.expires_at)
+                    ),
+                    (reason, _) => reason.clone().unwrap_or_default(),
+                },
                 error_code: r.item.error_code.unwrap_or_default(),
                 request_id: r.item.request_id.unwrap_or_default(),
                 attempts: r.item.attempts,

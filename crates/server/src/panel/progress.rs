@@ -92,6 +92,9 @@ pub fn describe_kind(kind: &str) -> String {
         Some(("selection", _)) => "Selected users".into(),
         Some(("csv", source)) => format!("CSV {source}"),
         Some(("user", upn)) => upn.to_owned(),
+        Some(("upns", upns)) => upns.replace(',', ", "),
+        // The manual path: the users were mailed a pass and register a passkey themselves.
+        Some(("manual", rest)) => format!("{} (a pass mailed to each)", describe_kind(rest)),
         _ if kind == "automatic" => "Everyone without a passkey".into(),
         _ => kind.to_owned(),
     }
@@ -157,4 +160,23 @@ pub async fn dismiss(form: PanelForm) -> Response {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_kind;
+
+    #[test]
+    fn a_jobs_kind_is_said_in_words_and_a_manual_job_says_so() {
+        assert_eq!(describe_kind("automatic"), "Everyone without a passkey");
+        assert_eq!(describe_kind("user:a@contoso.com"), "a@contoso.com");
+        assert_eq!(
+            describe_kind("manual:upns:a@contoso.com,b@contoso.com"),
+            "a@contoso.com, b@contoso.com (a pass mailed to each)"
+        );
+        assert_eq!(
+            describe_kind("manual:selection:0190"),
+            "Selected users (a pass mailed to each)"
+        );
+    }
 }
