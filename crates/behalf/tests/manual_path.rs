@@ -457,6 +457,10 @@ async fn a_mailed_pass_ends_registered_by_the_user_or_expired_and_a_kill_mails_n
     let cli_err = String::from_utf8_lossy(&cli.stderr).to_string();
     assert_eq!(cli.status.code(), Some(3), "{cli_err}");
     assert!(cli_err.contains("0 registered, 1 failed"), "{cli_err}");
+    assert!(
+        cli_err.contains("is mailed a Temporary Access Pass; waiting until they register"),
+        "{cli_err}"
+    );
     let failures = std::fs::read_to_string(tenant.data.path().join("failures.csv")).unwrap();
     assert!(
         failures.contains(u4.as_str()) && failures.contains("tap_expired"),

@@ -18,6 +18,9 @@ use tokio::sync::watch;
 use crate::context;
 use crate::sandbox_setup::{SandboxArgs, with_sandbox};
 
+/// What a manual run says before it starts waiting: it may wait for a pass's whole lifetime.
+pub(crate) const MANUAL_NOTE: &str = "each user is mailed a Temporary Access Pass; waiting until they register a passkey or their pass expires (Ctrl+C stops watching; the server's workers, or this command again, go on)";
+
 /// Exit code when the run finished but some users failed.
 pub const EXIT_SOME_FAILED: u8 = 3;
 /// Exit code when the run was stopped (Ctrl+C) before it finished.
@@ -163,6 +166,9 @@ async fn provision(
         .collect();
 
     let job = provisioner.queue(&prepared).await?;
+    if mode == JobMode::Manual {
+        eprintln!("{MANUAL_NOTE}");
+    }
     let total = app.store().job_counts(job.id).await?;
     let progress = Arc::new(Progress::with_callback(move |report: &ItemReport| {
         if verbose {

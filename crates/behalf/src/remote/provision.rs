@@ -146,6 +146,9 @@ pub async fn run(remote: &Remote, args: &ProvisionArgs, verbose: bool) -> anyhow
             .json(&json!({"automatic": true, "mode": mode}))
     };
     let queued: Queued = remote.json(request.header("Idempotency-Key", &key)).await?;
+    if mode == JobMode::Manual {
+        eprintln!("{}", crate::cmd::provision::MANUAL_NOTE);
+    }
     tracing::debug!(job = %queued.job.id, kind = %queued.job.kind, "queued");
 
     let mut failures: Vec<FailureRow> = queued
