@@ -10,7 +10,9 @@
 //! virtual authenticator stands in for a platform or USB key), and a `get` for a credential
 //! nobody has ends in the browser's NotAllowedError rather than hanging. Paired with the real
 //! `behalf serve --sandbox` through the popup, it holds the proxy and answers for itself;
-//! revoked by an admin, it lets go.
+//! revoked by an admin, it lets go. On a second website of the test's own (a WebAuthn relying
+//! party verifying with webauthn-rs-core), an admin's Behalf Key registers a passkey on behalf
+//! of a user, and that user signs in there from their own browser profile.
 //!
 //! Found on the way: CDP's virtual authenticator environment (`WebAuthn.enable`) takes a tab's
 //! requests before the webAuthenticationProxy does, so the proxy is tested on a page without one.
@@ -233,6 +235,94 @@ async fn an_unpaired_behalf_key_leaves_webauthn_to_the_browser() {
 
 const OWNER: &str = "owner@contoso.example";
 
+/// The real `behalf serve --sandbox` with an owner's API token.
+struct Behalf {
+    server: Panel,
+    token: String,
+}
+
+impl Behalf {
+    async fn start(users: usize) -> Behalf {
+        let data = tempfile::tempdir().unwrap();
+        let password = data.path().join("password.txt");
+        std::fs::write(&password, "correct horse battery staple\n").unwrap();
+        let password = password.to_str().unwrap();
+        cli(
+            data.path(),
+            &[
+                "admin",
+                "create",
+                "--sandbox",
+                "--email",
+                OWNER,
+                "--role",
+                "owner",
+                "--password-file",
+                password,
+            ],
+        );
+        let token = cli(
+            data.path(),
+            &[
+                "token",
+                "create",
+                "--sandbox",
+                "--admin",
+                OWNER,
+                "--name",
+                "key",
+                "--scope",
+                "admin",
+            ],
+        )
+        .trim()
+        .to_owned();
+        Behalf {
+            server: Panel::start_in(data, users).await,
+            token,
+        }
+    }
+
+    /// `/api/v1` as the owner; fails unless the answer is a success.
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .server
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// The `n`th user Behalf imported from the sandbox: (id, UPN).
+    async fn user(&self, n: usize) -> (String, String) {
+        let users = self.api(reqwest::Method::GET, "/api/v1/users", None).await;
+        let user = &users["users"][n];
+        (
+            user["id"].as_str().unwrap().to_owned(),
+            user["upn"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A one-time pairing code for the user, for a device of `role`.
+    async fn pairing_code(&self, user_id: &str, role: &str) -> String {
+        let issued = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/users/{user_id}/key-pairings"),
+                Some(json!({"role": role})),
+            )
+            .await;
+        issued["code"].as_str().unwrap().to_owned()
+    }
+}
+
 /// The text of `css` once it is `expected`, failing with what it said instead.
 async fn text_becomes(browser: &Browser, css: &str, expected: &str) {
     let what = format!("`{css}` to say {expected:?}");
@@ -251,84 +341,15 @@ async fn text_becomes(browser: &Browser, css: &str, expected: &str) {
         .await;
 }
 
-/// Pairing through the popup with a code an admin issued from the real server, then: the popup
-/// shows the user, device, role and retries from Behalf and that Behalf Key answers passkey
-/// requests; the site's create and get reach Behalf Key, which has nothing for this site and
-/// says so at once (a user device registers nothing itself; no credential). The admin revokes the device: the popup says so and offers pairing again, and
-/// the browser's authenticator answers once more.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paired_behalf_key_takes_the_proxy_and_a_revoked_one_gives_it_back() {
-    let data = tempfile::tempdir().unwrap();
-    let password = data.path().join("password.txt");
-    std::fs::write(&password, "correct horse battery staple\n").unwrap();
-    let password = password.to_str().unwrap();
-    cli(
-        data.path(),
-        &[
-            "admin",
-            "create",
-            "--sandbox",
-            "--email",
-            OWNER,
-            "--role",
-            "owner",
-            "--password-file",
-            password,
-        ],
-    );
-    let token = cli(
-        data.path(),
-        &[
-            "token",
-            "create",
-            "--sandbox",
-            "--admin",
-            OWNER,
-            "--name",
-            "key",
-            "--scope",
-            "admin",
-        ],
-    )
-    .trim()
-    .to_owned();
-    let server = Panel::start_in(data, 3).await;
-    let api = async |method: reqwest::Method, path: &str| -> Value {
-        let mut request = server
-            .http
-            .request(method.clone(), server.url(path))
-            .bearer_auth(&token);
-        if method == reqwest::Method::POST {
-            request = request.json(&json!({}));
-        }
-        let answer = request.send().await.unwrap();
-        let status = answer.status();
-        let body: Value = answer.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    };
-    let users = api(reqwest::Method::GET, "/api/v1/users").await;
-    let user = &users["users"][0];
-    let (user_id, upn) = (user["id"].as_str().unwrap(), user["upn"].as_str().unwrap());
-    let issued = api(
-        reqwest::Method::POST,
-        &format!("/api/v1/users/{user_id}/key-pairings"),
-    )
-    .await;
-    let code = issued["code"].as_str().unwrap();
-
-    let port = serve_page().await;
-    let mut browser = browser_with_extension().await;
-    let id = extension_id(&browser).await;
-    let popup = format!("chrome-extension://{id}/pages/popup.html");
-
-    browser.goto(&popup).await;
+/// Pairs through the popup as a user does, and waits for the popup to say the proxy is held.
+async fn pair(browser: &Browser, popup: &str, server: &str, code: &str, device: &str, pin: &str) {
+    browser.goto(popup).await;
     for (field, value) in [
-        ("#server", server.base.as_str()),
+        ("#server", server),
         ("#code", code),
-        ("#device", "Test laptop"),
-        ("#pin", "1234"),
-        ("#pin2", "1234"),
+        ("#device", device),
+        ("#pin", pin),
+        ("#pin2", pin),
     ] {
         browser
             .wait_for(field)
@@ -338,16 +359,98 @@ async fn a_paired_behalf_key_takes_the_proxy_and_a_revoked_one_gives_it_back() {
             .unwrap();
     }
     browser.click("#pair button[type=submit]").await;
-    text_becomes(&browser, "#proxy", "Behalf Key answers passkey requests").await;
-    assert!(browser.text_of("#user").await.contains(upn));
+    text_becomes(browser, "#proxy", "Behalf Key answers passkey requests").await;
+}
+
+/// Starts `navigator.credentials[kind]` on the page without waiting for it (the prompt window
+/// needs the WebDriver session meanwhile); [`settled`] reads its outcome.
+async fn start_asking(browser: &Browser, kind: &str, options_json: &Value) {
+    let parse = if kind == "create" {
+        "PublicKeyCredential.parseCreationOptionsFromJSON"
+    } else {
+        "PublicKeyCredential.parseRequestOptionsFromJSON"
+    };
+    let script = format!(
+        "window.pending = window.ask('{kind}', {{publicKey: {parse}(arguments[0])}}); return true;"
+    );
+    browser.script(&script, vec![options_json.clone()]).await;
+}
+
+async fn settled(browser: &Browser) -> Value {
+    browser.script("return window.pending;", vec![]).await
+}
+
+/// Behalf Key's prompt: waits for its window, opens the same page (its URL names the dialog) in
+/// a tab of the test's session (chromedriver lists no extension popup window among its window
+/// handles), checks the question, fills `fields`, submits, and goes back to the site's tab.
+async fn answer_prompt(browser: &Browser, question: &str, fields: &[(&str, &str)]) {
+    let driver = browser.driver();
+    let site = driver.window().await.unwrap();
+    let prompt = browser
+        .eventually("Behalf Key's prompt window", async |b| {
+            let targets = b.cdp("Target.getTargets", json!({})).await;
+            targets["targetInfos"]
+                .as_array()?
+                .iter()
+                .filter_map(|t| t["url"].as_str())
+                .find(|url| url.contains("/pages/prompt.html#"))
+                .map(str::to_owned)
+        })
+        .await;
+    let tab = driver.new_tab().await.unwrap();
+    driver.switch_to_window(tab).await.unwrap();
+    browser.goto(&prompt).await;
+    text_becomes(browser, "#question", question).await;
+    assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
+    for (field, value) in fields {
+        browser
+            .wait_for(field)
+            .await
+            .send_keys(*value)
+            .await
+            .unwrap();
+    }
+    browser.click("#yes").await;
+    // Back to the site's tab at once: Chromium refuses a create's answer for a page without focus.
+    driver.close_window().await.unwrap();
+    driver.switch_to_window(site).await.unwrap();
+}
+
+/// Pairing through the popup with a code an admin issued from the real server, then: the popup
+/// shows the user, device, role and retries from Behalf and that Behalf Key answers passkey
+/// requests; the site's create and get reach Behalf Key, which has nothing for this site and
+/// says so at once (a user device registers nothing itself; no credential). The admin revokes
+/// the device: the popup says so and offers pairing again, and the proxy is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paired_behalf_key_takes_the_proxy_and_a_revoked_one_gives_it_back() {
+    let behalf = Behalf::start(3).await;
+    let (user_id, upn) = behalf.user(0).await;
+    let code = behalf.pairing_code(&user_id, "user").await;
+
+    let port = serve_page().await;
+    let mut browser = browser_with_extension().await;
+    let id = extension_id(&browser).await;
+    let popup = format!("chrome-extension://{id}/pages/popup.html");
+    pair(
+        &browser,
+        &popup,
+        &behalf.server.base,
+        &code,
+        "Test laptop",
+        "1234",
+    )
+    .await;
+    assert!(browser.text_of("#user").await.contains(&upn));
     assert_eq!(browser.text_of("#device-name").await, "Test laptop");
     assert_eq!(browser.text_of("#role").await, "user");
     assert_eq!(browser.text_of("#retries").await, "8");
-    let devices = api(
-        reqwest::Method::GET,
-        &format!("/api/v1/users/{user_id}/key-devices"),
-    )
-    .await;
+    let devices = behalf
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/users/{user_id}/key-devices"),
+            None,
+        )
+        .await;
     let device = devices
         .as_array()
         .and_then(|d| d.first())
@@ -381,14 +484,11 @@ async fn a_paired_behalf_key_takes_the_proxy_and_a_revoked_one_gives_it_back() {
     );
 
     // The admin revokes the device.
-    api(
-        reqwest::Method::POST,
-        &format!(
-            "/api/v1/key-devices/{}/revoke",
-            device["id"].as_str().unwrap()
-        ),
-    )
-    .await;
+    let revoke = format!(
+        "/api/v1/key-devices/{}/revoke",
+        device["id"].as_str().unwrap()
+    );
+    behalf.api(reqwest::Method::POST, &revoke, None).await;
     browser.goto(&popup).await;
     text_becomes(
         &browser,
@@ -404,15 +504,109 @@ async fn a_paired_behalf_key_takes_the_proxy_and_a_revoked_one_gives_it_back() {
         )
         .await;
     assert_eq!(proxy["state"], "detached", "proxy state: {proxy}");
-
-    browser.goto(&format!("http://localhost:{port}/")).await;
-    browser.wait_for("h1").await;
-    browser_authenticator(&browser).await;
-    let created = ask(&browser, "create", CREATE).await;
-    assert_eq!(
-        created["ok"], true,
-        "the browser's own authenticator answers again: {created}"
-    );
     browser.assert_no_console_errors(&[]).await;
     browser.quit().await;
+}
+
+/// Issue 17's second website: an admin's paired Behalf Key answers the site's create with
+/// "register for user X" (the prompt, the admin's PIN); the site's own verifier (webauthn-rs)
+/// accepts the registration. User X then signs in there from their own browser profile, their
+/// Behalf Key asking to approve and for their PIN, and the site's verifier accepts the assertion,
+/// user verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_registers_for_a_user_at_a_website_and_the_user_signs_in_there() {
+    let behalf = Behalf::start(3).await;
+    let (admin_id, _) = behalf.user(0).await;
+    let (user_id, user_upn) = behalf.user(1).await;
+    let port = serve_page().await;
+    let origin = format!("http://localhost:{port}");
+    let site = webauthn_rs_core::WebauthnCore::new_unsafe_experts_only(
+        "Test RP",
+        "localhost",
+        vec![url::Url::parse(&origin).unwrap()],
+        Duration::from_secs(300),
+        None,
+        None,
+    );
+
+    // The admin's browser.
+    let admin = browser_with_extension().await;
+    let id = extension_id(&admin).await;
+    let code = behalf.pairing_code(&admin_id, "admin").await;
+    let popup = format!("chrome-extension://{id}/pages/popup.html");
+    pair(
+        &admin,
+        &popup,
+        &behalf.server.base,
+        &code,
+        "Admin laptop",
+        "9753",
+    )
+    .await;
+    assert_eq!(admin.text_of("#role").await, "admin");
+    admin.goto(&format!("{origin}/")).await;
+    admin.wait_for("h1").await;
+    let builder = site
+        .new_challenge_register_builder(b"site-user-7", &user_upn, "Site user")
+        .unwrap()
+        .user_verification_policy(webauthn_rs_core::proto::UserVerificationPolicy::Required);
+    let (ccr, registration) = site.generate_challenge_register(builder).unwrap();
+    let options = serde_json::to_value(&ccr).unwrap()["publicKey"].clone();
+    start_asking(&admin, "create", &options).await;
+    answer_prompt(
+        &admin,
+        &format!(
+            "Test RP ({origin}) asks to register a passkey. Register for which user? Your own \
+             PIN approves it."
+        ),
+        &[("#for-user", user_upn.as_str()), ("#pin", "9753")],
+    )
+    .await;
+    let created = settled(&admin).await;
+    assert_eq!(created["ok"], true, "{created}");
+    let credential: webauthn_rs_core::proto::RegisterPublicKeyCredential =
+        serde_json::from_value(created["json"].clone()).unwrap();
+    let registered = site
+        .register_credential(&credential, &registration, None)
+        .unwrap_or_else(|e| panic!("the site's verifier refused the registration: {e:?}"));
+    admin.quit().await;
+
+    // The user's own browser profile.
+    let user = browser_with_extension().await;
+    let id = extension_id(&user).await;
+    let code = behalf.pairing_code(&user_id, "user").await;
+    let popup = format!("chrome-extension://{id}/pages/popup.html");
+    pair(
+        &user,
+        &popup,
+        &behalf.server.base,
+        &code,
+        "User laptop",
+        "2468",
+    )
+    .await;
+    user.goto(&format!("{origin}/")).await;
+    user.wait_for("h1").await;
+    let builder = site
+        .new_challenge_authenticate_builder(vec![registered.clone()], None)
+        .unwrap();
+    let (rcr, authentication) = site.generate_challenge_authenticate(builder).unwrap();
+    let options = serde_json::to_value(&rcr).unwrap()["publicKey"].clone();
+    start_asking(&user, "get", &options).await;
+    answer_prompt(
+        &user,
+        &format!("Sign in to localhost as {user_upn}?"),
+        &[("#pin", "2468")],
+    )
+    .await;
+    let signed_in = settled(&user).await;
+    assert_eq!(signed_in["ok"], true, "{signed_in}");
+    let assertion: webauthn_rs_core::proto::PublicKeyCredential =
+        serde_json::from_value(signed_in["json"].clone()).unwrap();
+    let result = site
+        .authenticate_credential(&assertion, &authentication)
+        .unwrap_or_else(|e| panic!("the site's verifier refused the assertion: {e:?}"));
+    assert!(result.user_verified(), "the PIN made it user verified");
+    assert_eq!(result.cred_id(), &registered.cred_id);
+    user.quit().await;
 }
