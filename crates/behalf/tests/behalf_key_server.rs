@@ -286,6 +286,11 @@ fn ok(out: &std::process::Output) {
 /// A sandbox tenant whose users got a passkey through Graph, `behalf serve` on it, an owner's
 /// API token, and the UPNs of the users with a passkey.
 async fn started() -> (Tenant, common::Server, Admin, Vec<String>) {
+    started_with(&[]).await
+}
+
+/// As [`started`], with more environment for `behalf serve`.
+async fn started_with(env: &[(&str, String)]) -> (Tenant, common::Server, Admin, Vec<String>) {
     let tenant = Tenant::start(
         3,
         Knobs {
@@ -319,6 +324,9 @@ async fn started() -> (Tenant, common::Server, Admin, Vec<String>) {
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let mut command = tenant.behalf_std(&[]);
     command.env("BEHALF_SYNC__INTERVAL_SECS", "0");
+    for (key, value) in env {
+        command.env(key, value);
+    }
     let server = common::start_server(command).await;
     let admin = Admin {
         base: server.base_url.clone(),
@@ -811,5 +819,55 @@ async fn an_admin_registers_a_passkey_for_a_user_at_another_site_and_the_user_si
             && text.contains(alice.as_str())
             && text.contains(admins_own.as_str()),
         "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pairing_code_mailed_to_the_user_pairs_their_device_and_is_kept_nowhere() {
+    let sink = common::smtp::Sink::start();
+    let (tenant, server, admin, upns) = started_with(&[
+        ("BEHALF_MAIL__RELAY", "127.0.0.1".to_owned()),
+        ("BEHALF_MAIL__PORT", sink.port.to_string()),
+        ("BEHALF_MAIL__SECURITY", "none".to_owned()),
+        ("BEHALF_MAIL__FROM", "IT <it@contoso.example>".to_owned()),
+    ])
+    .await;
+    let alice = &upns[0];
+    let (status, sent) = admin
+        .call(
+            Method::POST,
+            "/api/v1/mail/key-pairing",
+            Some(json!({"users": [alice]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent[0]["sent"], true, "{sent}");
+    assert!(
+        !sent.to_string().contains("bhp_"),
+        "the code is in the mail only: {sent}"
+    );
+    let mail = common::smtp::unquote(&sink.messages(1)[0]);
+    assert!(
+        mail.contains(&server.base_url),
+        "the server's address is in the mail: {mail}"
+    );
+    let at = mail.find("bhp_").expect("a pairing code in the mail");
+    let code: String = mail[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    let device = Device::new(&server.base_url);
+    let (status, paired) = device.pair(&code, "alice-pin-2468").await;
+    assert_eq!(status, StatusCode::CREATED, "{paired}");
+    assert_eq!(paired["user"]["upn"], alice.as_str());
+    device
+        .sign_in(&tenant, alice, Some("alice-pin-2468"))
+        .await
+        .expect("signed in with the mailed pairing");
+    drop(server);
+    let stored = common::smtp::stored_bytes(tenant.data.path());
+    assert!(
+        !common::smtp::contains(&stored, &code),
+        "the code is not stored in clear"
     );
 }

@@ -20,6 +20,8 @@ pub enum MailKind {
     Activation,
     /// A one-time link to set a new password.
     PasswordReset,
+    /// A one-time code that pairs the user's Behalf Key extension, and how to use it.
+    KeyPairing,
 }
 
 impl MailKind {
@@ -27,6 +29,7 @@ impl MailKind {
         match self {
             MailKind::Activation => "activation",
             MailKind::PasswordReset => "reset",
+            MailKind::KeyPairing => "pairing",
         }
     }
 
@@ -43,6 +46,7 @@ impl MailKind {
                 "sign_in_url",
             ],
             MailKind::PasswordReset => &["display_name", "upn", "link", "expires", "link_minutes"],
+            MailKind::KeyPairing => &["display_name", "upn", "code", "server_url", "expires"],
         }
     }
 
@@ -55,6 +59,10 @@ impl MailKind {
             MailKind::PasswordReset => (
                 include_str!("../templates/reset.txt"),
                 include_str!("../templates/reset.html"),
+            ),
+            MailKind::KeyPairing => (
+                include_str!("../templates/pairing.txt"),
+                include_str!("../templates/pairing.html"),
             ),
         }
     }
@@ -198,15 +206,18 @@ pub struct Rendered {
 pub struct Templates {
     activation: Pair,
     reset: Pair,
+    pairing: Pair,
 }
 
 impl Templates {
     /// The built-in templates, each replaced by the file of the same name in `dir` if there is
-    /// one (`activation.txt`, `activation.html`, `reset.txt`, `reset.html`).
+    /// one (`activation.txt`, `activation.html`, `reset.txt`, `reset.html`, `pairing.txt`,
+    /// `pairing.html`).
     pub fn load(dir: Option<&Path>) -> Result<Templates, MailError> {
         Ok(Templates {
             activation: load_pair(MailKind::Activation, dir)?,
             reset: load_pair(MailKind::PasswordReset, dir)?,
+            pairing: load_pair(MailKind::KeyPairing, dir)?,
         })
     }
 
@@ -214,6 +225,7 @@ impl Templates {
         let pair = match kind {
             MailKind::Activation => &self.activation,
             MailKind::PasswordReset => &self.reset,
+            MailKind::KeyPairing => &self.pairing,
         };
         // A header cannot span lines: a value with a line break would start a new header.
         let subject = pair
@@ -309,6 +321,24 @@ mod tests {
         assert!(html.contains("Ab3#kLmN"));
         assert!(!html.contains("<b>"));
         assert_eq!(format!("{:?}", r.text), "<hidden>");
+    }
+
+    #[test]
+    fn the_pairing_mail_carries_the_code_and_the_server() {
+        let t = Templates::load(None).expect("built-in templates");
+        let code = Secret::new("bhp_code");
+        let v = Values::new()
+            .set("display_name", "Zoë")
+            .set("upn", "zoe@contoso.example")
+            .secret("code", &code)
+            .set("server_url", "https://behalf.contoso.example")
+            .set("expires", "2026-12-01 16:00 UTC");
+        let r = t.render(MailKind::KeyPairing, &v);
+        assert_eq!(r.subject, "Pair Behalf Key for zoe@contoso.example");
+        for part in [r.text.expose(), r.html.expose()] {
+            assert!(part.contains("bhp_code") && part.contains("https://behalf.contoso.example"));
+            assert!(!part.contains("{{"), "{part}");
+        }
     }
 
     #[test]

@@ -120,3 +120,26 @@ pub async fn revoke_device(
     let device = provisioner.revoke_key_device(id).await?;
     Ok(Json(KeyDeviceDto::from(&device)))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PairingMailRequest {
+    /// The users' UPNs (at most 500).
+    pub users: Vec<String>,
+}
+
+/// Mails each user a one-time pairing code for their Behalf Key (a user device), with the
+/// server's address. The code is in the mail only: not in this answer, the database or the logs.
+#[utoipa::path(post, path = "/api/v1/mail/key-pairing", tag = "behalf_key",
+    request_body = PairingMailRequest,
+    responses((status = 200, body = Vec<super::mail::MailOutcomeDto>), (status = 400), (status = 403), (status = 503)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn mail_pairing(
+    State(state): State<ServerState>,
+    CanProvision(auth): CanProvision,
+    body: Result<Json<PairingMailRequest>, JsonRejection>,
+) -> Result<Json<Vec<super::mail::MailOutcomeDto>>, ApiError> {
+    let provisioner = super::provisioner(&state, &auth)?;
+    let Json(body) = body?;
+    let outcomes = provisioner.send_key_pairing(&body.users).await?;
+    Ok(Json(outcomes.into_iter().map(Into::into).collect()))
+}

@@ -120,6 +120,7 @@ pub fn router() -> (axum::Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(behalf_key::issue_pairing))
         .routes(routes!(behalf_key::list_devices))
         .routes(routes!(behalf_key::revoke_device))
+        .routes(routes!(behalf_key::mail_pairing))
         .routes(routes!(admins::vault_status))
         .routes(routes!(admins::rotate_master_key))
         .split_for_parts()

@@ -11,11 +11,13 @@
 //! | --- | --- |
 //! | `device_key` | the device's public key: JWK in, RFC 7638 thumbprint, ECDSA P-256 verification |
 //! | `pairing` | pairing codes, pairing, the devices list and revocation |
+//! | `mail` | a pairing code mailed to the user |
 //! | `pin` | the PIN's rules and its check with CTAP's retry counter |
 //! | `sign_in` | finding a user's credentials for an RP and signing an assertion with the vault key |
 //! | `register` | an admin's device registering a credential in another user's vault key at a website |
 
 mod device_key;
+mod mail;
 mod pairing;
 mod pin;
 mod register;
