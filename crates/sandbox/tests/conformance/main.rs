@@ -8,6 +8,7 @@ mod common;
 mod delta;
 mod groups;
 mod login_page;
+mod mysecurityinfo;
 mod oauth;
 mod oidc;
 mod passkeys;
