@@ -75,11 +75,13 @@ struct Driver {
 }
 
 impl Driver {
-    fn start() -> Driver {
+    /// `env`: variables set for chromedriver, and so for the Chromium it starts.
+    fn start(env: &[(&str, &Path)]) -> Driver {
         let program = required_program("chromedriver");
         let mut child = {
             use std::os::unix::process::CommandExt as _;
             Command::new(&program)
+                .envs(env.iter().copied())
                 .arg("--port=0")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -150,8 +152,15 @@ impl Browser {
     /// A browser with `extra` Chromium flags after the usual ones (Behalf Key's tests load the
     /// unpacked extension with them).
     pub async fn start_with_args(extra: &[String]) -> Browser {
+        Browser::start_with_env(extra, &[]).await
+    }
+
+    /// As [`Browser::start_with_args`], with `env` set for chromedriver and the Chromium it
+    /// starts (a `HOME` whose NSS database trusts a test CA, say: Chromium on Linux reads the
+    /// user's trusted certificates from `$HOME/.pki/nssdb`).
+    pub async fn start_with_env(extra: &[String], env: &[(&str, &Path)]) -> Browser {
         let chromium = required_program("chromium");
-        let chromedriver = Driver::start();
+        let chromedriver = Driver::start(env);
         let profile = tempfile::tempdir().expect("a profile directory");
         let downloads = tempfile::tempdir().expect("a download directory");
         let mut caps = DesiredCapabilities::chrome();
