@@ -871,3 +871,302 @@ async fn a_pairing_code_mailed_to_the_user_pairs_their_device_and_is_kept_nowher
         "the code is not stored in clear"
     );
 }
+
+/// Polls `check` until it answers `Some`, or fails naming `what` after 30 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_key_waits_for_the_users_approval_and_is_registered_once_or_ends_declined() {
+    use behalf_authenticator::{
+        Aaguid, Attestation, Authenticator, AuthenticatorConfig, CreationOptions, MemoryStore,
+    };
+    let (tenant, server, admin, upns) = started().await;
+    let (alice, bob) = (&upns[0], &upns[1]);
+    let alices = Device::new(&server.base_url);
+    let bobs = Device::new(&server.base_url);
+    for (device, upn, pin) in [
+        (&alices, alice, "alice-pin-2468"),
+        (&bobs, bob, "bob-pin-1357"),
+    ] {
+        let id = admin.user_id(upn).await;
+        assert_eq!(
+            device.pair(&admin.pairing_code(&id).await, pin).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let before = common::tenant::methods_per_user(&tenant.state().await);
+
+    // The admin provisions both with a local key: each waits for the user's approval.
+    let (status, job) = admin
+        .call(
+            Method::POST,
+            "/api/v1/jobs",
+            Some(json!({"upns": [alice, bob], "mode": "local"})),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {job}");
+    let job_id = job["job"]["id"].as_str().unwrap().to_owned();
+    let items = || async {
+        let (_, page) = admin
+            .call(Method::GET, &format!("/api/v1/jobs/{job_id}/items"), None)
+            .await;
+        page["items"].as_array().cloned().unwrap_or_default()
+    };
+    let state_of = |items: &[Value], upn: &str| {
+        items
+            .iter()
+            .find(|i| i["upn"] == upn)
+            .map(|i| (i["state"].as_str().unwrap_or("").to_owned(), i.clone()))
+    };
+    let request = eventually("alice's request in her Behalf Key", || async {
+        let (_, listed) = alices.call(Method::GET, "/key/v1/requests", None).await;
+        listed["requests"]
+            .as_array()
+            .and_then(|r| r.first().cloned())
+    })
+    .await;
+    assert_eq!(
+        (request["rp_id"].as_str(), request["rp_name"].as_str()),
+        (Some(RP_ID), Some("Microsoft")),
+        "{request}"
+    );
+    assert_eq!(
+        alices.call(Method::GET, "/key/v1/me", None).await.1["pending_requests"],
+        1
+    );
+    let waiting = items().await;
+    assert_eq!(
+        state_of(&waiting, alice).unwrap().0,
+        "waiting_for_user",
+        "{waiting:?}"
+    );
+    let request_id = request["id"].as_str().unwrap();
+
+    // Bob's device cannot answer Alice's request; a wrong PIN does not approve it.
+    let path = |what: &str| format!("/key/v1/requests/{request_id}/{what}");
+    assert_eq!(
+        bobs.call(
+            Method::POST,
+            &path("approve"),
+            Some(json!({"pin": "bob-pin-1357"}))
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        alices
+            .call(Method::POST, &path("approve"), Some(json!({"pin": "nope"})))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Approved: fresh creation options from Graph; the extension makes the credential.
+    let (status, approved) = alices
+        .call(
+            Method::POST,
+            &path("approve"),
+            Some(json!({"pin": "alice-pin-2468"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["origin"], ORIGIN);
+    let options = CreationOptions::from_value(&json!({"publicKey": approved["options"]})).unwrap();
+    let (client_json, hash_b64) = client_data(
+        "webauthn.create",
+        approved["options"]["challenge"].as_str().unwrap(),
+        ORIGIN,
+    );
+    let hash: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(&hash_b64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    // The extension's own authenticator (a key only it holds), `none` attestation.
+    let own = Authenticator::new(
+        AuthenticatorConfig {
+            aaguid: Aaguid([0x44; 16]),
+            attestation: Attestation::None,
+        },
+        MemoryStore::new(),
+    );
+    let (made, credential) = own
+        .make_credential_with_client_data_hash(&options, &hash)
+        .await
+        .unwrap();
+    use behalf_authenticator::CredentialStore as _;
+    own.store().insert(&credential).await.unwrap();
+    let credential_b64 = URL_SAFE_NO_PAD.encode(&made.credential.credential_id);
+    // A clientDataJSON for another challenge is refused.
+    let (forged_json, _) = client_data("webauthn.create", "another-challenge", ORIGIN);
+    let body = |client: &str| {
+        json!({
+            "credential_id": credential_b64,
+            "client_data_json": URL_SAFE_NO_PAD.encode(client.as_bytes()),
+            "attestation_object": URL_SAFE_NO_PAD.encode(&made.attestation_object),
+            "transports": ["internal"],
+        })
+    };
+    assert_eq!(
+        alices
+            .call(Method::POST, &path("attestation"), Some(body(&forged_json)))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, sent) = alices
+        .call(Method::POST, &path("attestation"), Some(body(&client_json)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    // Sent twice, it is not taken twice.
+    assert_ne!(
+        alices
+            .call(Method::POST, &path("attestation"), Some(body(&client_json)))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+
+    // The engine registers it at Graph, once; the sandbox's verifier checked the attestation.
+    let registered = eventually("alice's item registered", || async {
+        state_of(&items().await, alice).filter(|(s, _)| s == "registered")
+    })
+    .await;
+    let after = common::tenant::methods_per_user(&tenant.state().await);
+    assert_eq!(
+        after[alice.as_str()],
+        before[alice.as_str()] + 1,
+        "one more passkey, exactly: {registered:?}"
+    );
+
+    // Alice signs in at Microsoft with it: her extension signs, the server checks her PIN.
+    let sandbox = tenant.sandbox.base_url();
+    let begin: Value = tenant
+        .http
+        .post(format!("{sandbox}/sandbox/signin/begin"))
+        .json(&json!({"upn": alice}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, found) = alices
+        .call(
+            Method::POST,
+            "/key/v1/credentials/find",
+            Some(json!({"rp_id": RP_ID})),
+        )
+        .await;
+    let local = found["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "local")
+        .unwrap_or_else(|| panic!("a local credential in {found}"))
+        .clone();
+    assert_eq!(local["id"], credential_b64.as_str());
+    // The server will not sign for a local key: the extension does.
+    let (get_json, get_hash) = client_data(
+        "webauthn.get",
+        begin["publicKey"]["challenge"].as_str().unwrap(),
+        ORIGIN,
+    );
+    let (status, _) = alices
+        .call(
+            Method::POST,
+            "/key/v1/assertions",
+            Some(json!({
+        "credential_id": credential_b64, "rp_id": RP_ID, "origin": ORIGIN,
+        "client_data_hash": get_hash, "user_presence": true, "pin": "alice-pin-2468"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, checked) = alices.call(Method::POST, "/key/v1/assertions/local", Some(json!({
+        "credential_id": credential_b64, "rp_id": RP_ID, "origin": ORIGIN, "pin": "alice-pin-2468"}))).await;
+    assert_eq!(
+        (status, checked["user_verified"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{checked}"
+    );
+    let get_hash: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(&get_hash)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signed = own
+        .assert_with_client_data_hash(RP_ID, &made.credential.credential_id, &get_hash, true)
+        .await
+        .unwrap();
+    let finish = tenant
+        .http
+        .post(format!("{sandbox}/sandbox/signin/finish"))
+        .json(&json!({
+            "id": credential_b64, "rawId": credential_b64, "type": "public-key",
+            "response": {
+                "clientDataJSON": URL_SAFE_NO_PAD.encode(get_json.as_bytes()),
+                "authenticatorData": URL_SAFE_NO_PAD.encode(&signed.authenticator_data),
+                "signature": URL_SAFE_NO_PAD.encode(&signed.signature),
+                "userHandle": URL_SAFE_NO_PAD.encode(&signed.user_handle),
+            },
+            "clientExtensionResults": {},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        finish.status().is_success(),
+        "{}",
+        finish.text().await.unwrap()
+    );
+
+    // Bob declines: his item ends declined, and nothing was registered for him.
+    let bobs_request = eventually("bob's request", || async {
+        let (_, listed) = bobs.call(Method::GET, "/key/v1/requests", None).await;
+        listed["requests"]
+            .as_array()
+            .and_then(|r| r.first().cloned())
+    })
+    .await;
+    let (status, _) = bobs
+        .call(
+            Method::POST,
+            &format!(
+                "/key/v1/requests/{}/decline",
+                bobs_request["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, ended) = eventually("bob's item declined", || async {
+        state_of(&items().await, bob).filter(|(s, _)| s == "failed")
+    })
+    .await;
+    assert_eq!(ended["error_code"], "declined", "{ended}");
+    assert_eq!(
+        common::tenant::methods_per_user(&tenant.state().await)[bob.as_str()],
+        before[bob.as_str()]
+    );
+    assert_eq!(
+        bobs.call(Method::GET, "/key/v1/requests", None).await.1["requests"],
+        json!([])
+    );
+}

@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceRole, KeyDeviceId, KeyPairingId, Millis, UserId, WorkspaceId};
+use crate::{
+    DeviceRole, ItemId, JobId, KeyDeviceId, KeyPairingId, KeyRequestId, KeyRequestState, Millis,
+    UserId, WorkspaceId,
+};
 
 /// A browser profile paired with a user. Its identity is its device key: the server keeps the
 /// public half (a P-256 JWK) and its RFC 7638 thumbprint, by which signed requests name it.
@@ -65,4 +68,31 @@ impl KeyPin {
     pub fn blocked(&self) -> bool {
         self.retries <= 0
     }
+}
+
+/// A local key's registration request, for one provisioning item: the user's extension sees it,
+/// and the credential it makes on approval is registered by the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRequest {
+    pub id: KeyRequestId,
+    pub workspace_id: WorkspaceId,
+    pub job_id: JobId,
+    pub item_id: ItemId,
+    pub user_id: UserId,
+    pub rp_id: String,
+    pub state: KeyRequestState,
+    /// Who asked (the job's creator), as the extension shows it.
+    pub asked_by: String,
+    /// The challenge of the creation options handed out on approval (clientDataJSON must carry it).
+    pub challenge: Option<String>,
+    /// The relying party's user handle in those options (base64url), for the user's sign-ins.
+    pub user_handle: Option<String>,
+    /// The `publicKeyCredential` JSON to register, once attested.
+    pub registration: Option<String>,
+    pub credential_id: Option<Vec<u8>>,
+    pub public_key_cose: Option<Vec<u8>>,
+    pub aaguid: Option<String>,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub updated_at: Millis,
 }

@@ -86,3 +86,5 @@ typed_id!(/// A browser profile paired with a user as their Behalf Key (its devi
     KeyDeviceId, "key device id");
 typed_id!(/// A one-time pairing code issued for a user's Behalf Key.
     KeyPairingId, "key pairing id");
+typed_id!(/// A local key's registration request, waiting for the user's approval in Behalf Key.
+    KeyRequestId, "key request id");

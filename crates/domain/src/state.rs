@@ -106,9 +106,11 @@ impl ItemState {
 string_enum!(/// How a provisioning job's items get their passkey: registered on the user's behalf by
 /// Behalf (`on_behalf`, the default), or by the users themselves with a Temporary Access Pass
 /// Behalf mails them, Behalf watching their methods until a passkey appears or the pass
-/// expires (`manual`: for users whose key cannot be provisioned on their behalf). Kept in the
-/// job's options as `"mode"`.
-JobMode, "job mode" { OnBehalf => "on_behalf", Manual => "manual" });
+/// expires (`manual`: for users whose key cannot be provisioned on their behalf), or in a
+/// `local` key made by the user's own Behalf Key once they approve there (`local`: Behalf sends
+/// the request, the extension makes the credential, the engine registers it). Kept in the job's
+/// options as `"mode"`.
+JobMode, "job mode" { OnBehalf => "on_behalf", Manual => "manual", Local => "local" });
 
 impl JobMode {
     /// The mode a job's options name (`"mode"`); a job written before modes existed is on behalf.
@@ -245,6 +247,11 @@ EventAction, "event action" {
     KeyDeviceRevoked => "behalf_key.device_revoked",
     KeyUsed => "behalf_key.used",
     KeyRegisteredForUser => "behalf_key.registered_for_user",
+    // A local key's registration request: sent to the user's extension, approved or declined
+    // there, or left to expire.
+    KeyRequestSent => "behalf_key.request_sent",
+    KeyRequestApproved => "behalf_key.request_approved",
+    KeyRequestDeclined => "behalf_key.request_declined",
     KeyPinFailed => "behalf_key.pin_failed",
     KeyPinBlocked => "behalf_key.pin_blocked",
 });
@@ -254,4 +261,18 @@ string_enum!(/// What a paired Behalf Key device may do: sign in as its user, or
 DeviceRole, "device role" {
     User => "user",
     Admin => "admin",
+});
+
+string_enum!(/// Where a local key's registration request is: sent to the user's Behalf Key
+/// (`pending`), approved there and given fresh creation options (`approved`), answered with the
+/// new credential's attestation (`attested`, for the engine to register), or ended (`declined`,
+/// `expired`, `registered`, `failed`).
+KeyRequestState, "key request state" {
+    Pending => "pending",
+    Approved => "approved",
+    Attested => "attested",
+    Declined => "declined",
+    Expired => "expired",
+    Registered => "registered",
+    Failed => "failed",
 });

@@ -52,6 +52,12 @@ impl<'r> Reader<'r> {
             .map_err(|e| corrupt(self.table, format!("{column}: {e}")))
     }
 
+    pub fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.row
+            .try_get::<Option<Vec<u8>>, _>(column)
+            .map_err(|e| corrupt(self.table, format!("{column}: {e}")))
+    }
+
     pub fn parse<T>(&self, column: &str) -> Result<T, StoreError>
     where
         T: FromStr,

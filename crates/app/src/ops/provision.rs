@@ -71,11 +71,11 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The same users in a job of `mode`. A manual job's kind says so (`manual:…`), so that it
-    /// never continues an open job of the other mode for the same selection.
+    /// The same users in a job of `mode`. A manual or local job's kind says so (`manual:…`,
+    /// `local:…`), so that it never continues an open job of another mode for the same selection.
     pub fn in_mode(mut self, mode: JobMode) -> Prepared {
-        if mode == JobMode::Manual && self.mode != JobMode::Manual {
-            self.kind = format!("manual:{}", self.kind);
+        if mode != JobMode::OnBehalf && self.mode != mode {
+            self.kind = format!("{mode}:{}", self.kind);
         }
         self.mode = mode;
         self
@@ -285,6 +285,9 @@ impl Provisioner<'_> {
                     "the manual path mails each user a Temporary Access Pass: {e}"
                 ))
             }),
+            // Each user approves in their own Behalf Key; one without a device waits until they
+            // pair one (or the request expires).
+            JobMode::Local => Ok(()),
         }
     }
 

@@ -39,6 +39,11 @@ pub struct EngineOptions {
     /// Passes and their mail for jobs of the manual path (`JobMode::Manual`); without it such
     /// a job's items fail, saying so.
     pub manual: Option<Arc<dyn ManualPath>>,
+    /// How often a local-key item waiting for its user's approval is looked at (an answer in
+    /// Behalf Key wakes it at once; this is the fallback).
+    pub local_poll: Duration,
+    /// How long a local key's registration request waits for the user before it expires.
+    pub local_request_ttl: Duration,
 }
 
 impl Default for EngineOptions {
@@ -52,6 +57,8 @@ impl Default for EngineOptions {
             max_attempts: 5,
             auto_assign_vault_key: true,
             manual: None,
+            local_poll: Duration::from_secs(30),
+            local_request_ttl: Duration::from_secs(72 * 3600),
         }
     }
 }
@@ -123,6 +130,7 @@ pub(crate) struct Inner<R, S> {
 }
 
 mod claims;
+mod local;
 mod manual;
 mod outcome;
 mod step;
@@ -359,6 +367,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
             let step = match context.mode {
                 JobMode::OnBehalf => self.step(&claim).await?,
                 JobMode::Manual => self.manual_step(&claim, context).await?,
+                JobMode::Local => self.local_step(&claim, context).await?,
             };
             let Claim { item, user, .. } = claim;
             match step {

@@ -57,6 +57,10 @@ pub enum JobModeRequest {
     /// item waits (`waiting_for_user`) until one appears (`registered`) or the pass expires
     /// (`failed`, error code `tap_expired`).
     Manual,
+    /// A local key: each user's paired Behalf Key is asked to make the credential; each item
+    /// waits (`waiting_for_user`) until the user approves there (then `registered`), declines
+    /// (`failed`, `declined`) or lets the request expire (`failed`, `request_expired`).
+    Local,
 }
 
 impl From<JobModeRequest> for JobMode {
@@ -64,6 +68,7 @@ impl From<JobModeRequest> for JobMode {
         match mode {
             JobModeRequest::OnBehalf => JobMode::OnBehalf,
             JobModeRequest::Manual => JobMode::Manual,
+            JobModeRequest::Local => JobMode::Local,
         }
     }
 }

@@ -11,14 +11,15 @@ mod signature;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use behalf_app::ops::behalf_key::{
-    AssertRequest, DevicePublicKey, KeyFailure, KeyHolder, PairRequest, RegisterRequest,
+    AssertRequest, AttestationRequest, DevicePublicKey, KeyFailure, KeyHolder, PairRequest,
+    RegisterRequest,
 };
 use behalf_domain::Secret;
 use serde::Deserialize;
@@ -38,6 +39,11 @@ pub fn router() -> Router<ServerState> {
         .route("/credentials/find", post(find_credentials))
         .route("/assertions", post(assert))
         .route("/registrations", post(register))
+        .route("/assertions/local", post(assert_local))
+        .route("/requests", get(requests))
+        .route("/requests/{id}/approve", post(approve))
+        .route("/requests/{id}/attestation", post(attestation))
+        .route("/requests/{id}/decline", post(decline))
 }
 
 /// A refusal, as the extension reads it.
@@ -64,6 +70,9 @@ impl IntoResponse for KeyHttpError {
             KeyFailure::NotAdmin => StatusCode::FORBIDDEN,
             KeyFailure::NotSupported(_) => StatusCode::BAD_REQUEST,
             KeyFailure::Excluded => StatusCode::CONFLICT,
+            KeyFailure::NoRequest => StatusCode::NOT_FOUND,
+            KeyFailure::RequestExpired => StatusCode::GONE,
+            KeyFailure::Upstream(_) => StatusCode::BAD_GATEWAY,
             KeyFailure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let KeyFailure::Internal(cause) = &failure {
@@ -212,7 +221,7 @@ async fn me(
         "role": device.role,
         "user": {"upn": holder.user().upn.as_str(), "display_name": holder.user().display_name},
         "pin_retries": holder.pin_retries().await?,
-        "pending_requests": 0,
+        "pending_requests": holder.key_requests().await?.len(),
     }))
     .into_response())
 }
@@ -247,7 +256,7 @@ async fn find_credentials(
                 "id": b64(&c.id),
                 "rp_id": c.rp_id,
                 "user": {"id": b64(&c.user_handle), "name": c.user_name, "display_name": c.display_name},
-                "kind": c.kind,
+                "kind": key_kind(c.kind),
             })
         })
         .collect();
@@ -388,4 +397,136 @@ async fn register(
         })),
     )
         .into_response())
+}
+
+/// The kind of key a credential lives on, as the extension names it (SPEC §2: a `device`
+/// security key is the "local" kind).
+fn key_kind(kind: behalf_domain::SecurityKeyKind) -> &'static str {
+    match kind {
+        behalf_domain::SecurityKeyKind::Device => "local",
+        other => other.as_str(),
+    }
+}
+
+fn request_id(text: &str) -> Result<behalf_domain::KeyRequestId, KeyFailure> {
+    text.parse()
+        .map_err(|_| KeyFailure::invalid("id", "is not a request id"))
+}
+
+/// `GET /key/v1/requests`: the local-key registrations waiting for this device's user.
+async fn requests(
+    State(state): State<ServerState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    let list: Vec<Value> = holder
+        .key_requests()
+        .await?
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "rp_id": r.rp_id, "rp_name": r.rp_name, "asked_by": r.asked_by,
+                "expires_at": behalf_domain::format_millis(r.expires_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"requests": list})).into_response())
+}
+
+#[derive(Deserialize)]
+struct ApproveBody {
+    pin: Secret,
+}
+
+/// `POST /key/v1/requests/{id}/approve`: the user's PIN; fresh creation options back.
+async fn approve(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    let asked: ApproveBody = json_body(&body)?;
+    let approved = holder.approve_request(request_id(&id)?, &asked.pin).await?;
+    Ok(Json(json!({"options": approved.options, "origin": approved.origin})).into_response())
+}
+
+#[derive(Deserialize)]
+struct AttestationBody {
+    credential_id: String,
+    client_data_json: String,
+    attestation_object: String,
+}
+
+/// `POST /key/v1/requests/{id}/attestation`: the credential the extension made; the engine
+/// registers it (202: it is on its way; the job's item says when it is registered).
+async fn attestation(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    let asked: AttestationBody = json_body(&body)?;
+    holder
+        .submit_attestation(
+            request_id(&id)?,
+            AttestationRequest {
+                credential_id: unb64("credential_id", &asked.credential_id)?,
+                client_data_json: unb64("client_data_json", &asked.client_data_json)?,
+                attestation_object: unb64("attestation_object", &asked.attestation_object)?,
+            },
+        )
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"state": "attested"}))).into_response())
+}
+
+/// `POST /key/v1/requests/{id}/decline`.
+async fn decline(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    holder.decline_request(request_id(&id)?).await?;
+    Ok(Json(json!({"state": "declined"})).into_response())
+}
+
+#[derive(Deserialize)]
+struct AssertLocalBody {
+    credential_id: String,
+    rp_id: String,
+    origin: String,
+    pin: Option<Secret>,
+}
+
+/// `POST /key/v1/assertions/local`: a sign-in with a local key, which the extension signs.
+async fn assert_local(
+    State(state): State<ServerState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> KeyResult {
+    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    let asked: AssertLocalBody = json_body(&body)?;
+    let verified = holder
+        .assert_local(
+            &unb64("credential_id", &asked.credential_id)?,
+            &asked.rp_id,
+            &asked.origin,
+            asked.pin.as_ref(),
+        )
+        .await?;
+    Ok(Json(json!({"user_verified": verified})).into_response())
 }

@@ -51,3 +51,27 @@ CREATE TABLE passkey_origins (
     registered_by  TEXT NOT NULL,
     created_at     BIGINT NOT NULL
 );
+
+-- A local key's registration request, one per provisioning item (the engine makes it and watches
+-- it): the user's Behalf Key lists it, approves it (fresh creation options from Graph, their
+-- challenge kept here) and answers with the attestation, which the engine registers at Graph.
+CREATE TABLE key_requests (
+    id               TEXT PRIMARY KEY,
+    workspace_id     TEXT NOT NULL REFERENCES workspaces(id),
+    job_id           TEXT NOT NULL,
+    item_id          TEXT NOT NULL UNIQUE,
+    user_id          TEXT NOT NULL,
+    rp_id            TEXT NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'attested', 'declined', 'expired', 'registered', 'failed')),
+    asked_by         TEXT NOT NULL,
+    challenge        TEXT,
+    user_handle      TEXT,
+    registration     TEXT,
+    credential_id    BYTEA,
+    public_key_cose  BYTEA,
+    aaguid           TEXT,
+    created_at       BIGINT NOT NULL,
+    expires_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE INDEX key_requests_by_user ON key_requests (user_id, state);

@@ -12,11 +12,13 @@
 //! | `device_key` | the device's public key: JWK in, RFC 7638 thumbprint, ECDSA P-256 verification |
 //! | `pairing` | pairing codes, pairing, the devices list and revocation |
 //! | `mail` | a pairing code mailed to the user |
+//! | `local` | local keys: the user's registration requests, approved (fresh Graph options), attested or declined; sign-in with a local key |
 //! | `pin` | the PIN's rules and its check with CTAP's retry counter |
 //! | `sign_in` | finding a user's credentials for an RP and signing an assertion with the vault key |
 //! | `register` | an admin's device registering a credential in another user's vault key at a website |
 
 mod device_key;
+mod local;
 mod mail;
 mod pairing;
 mod pin;
@@ -27,6 +29,7 @@ use behalf_domain::{KeyDevice, User, now_millis};
 
 pub use device_key::DevicePublicKey;
 pub use pairing::{IssuedPairing, PAIRING_MINUTES, PairRequest, Paired};
+pub use local::{Approved, AttestationRequest, RequestView};
 pub use register::{RegisterRequest, RegisteredForUser};
 pub use sign_in::{AssertRequest, FoundCredential};
 
@@ -66,6 +69,14 @@ pub enum KeyFailure {
     /// WebAuthn's `InvalidStateError`: the site already has a credential of this key for the user.
     #[error("the user already has a passkey of Behalf's for this site")]
     Excluded,
+    /// No such registration request for this device's user (or it is settled).
+    #[error("there is no such registration request for you")]
+    NoRequest,
+    #[error("the registration request expired: ask your administrator to send it again")]
+    RequestExpired,
+    /// The relying party (Microsoft Graph) failed; its words.
+    #[error("Microsoft Entra ID did not answer as expected: {0}")]
+    Upstream(String),
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     /// Behalf's fault; the text is for the log only.
@@ -89,6 +100,9 @@ impl KeyFailure {
             KeyFailure::UnknownUser => "unknown_user",
             KeyFailure::NotSupported(_) => "not_supported",
             KeyFailure::Excluded => "credential_excluded",
+            KeyFailure::NoRequest => "no_request",
+            KeyFailure::RequestExpired => "request_expired",
+            KeyFailure::Upstream(_) => "upstream",
             KeyFailure::Invalid { .. } => "invalid",
             KeyFailure::Internal(_) => "internal",
         }

@@ -53,8 +53,9 @@ pub(super) fn origin_fits_rp_id(origin: &str, rp_id: &str) -> bool {
 }
 
 impl KeyHolder<'_> {
-    /// The user's registered vault-key credentials on `rp_id`, restricted to `allow` when the
-    /// RP named some (an empty list: every discoverable credential, which all of Behalf's are).
+    /// The user's registered credentials on `rp_id` (vault keys and local keys), restricted to
+    /// `allow` when the RP named some (an empty list: every discoverable credential, which all
+    /// of Behalf's are).
     pub async fn find_credentials(
         &self,
         rp_id: &str,
@@ -69,22 +70,39 @@ impl KeyHolder<'_> {
                 continue;
             }
             let key = store.get_security_key(passkey.security_key_id).await?;
-            if key.kind != SecurityKeyKind::Vault || key.state == SecurityKeyState::Revoked {
+            if key.state == SecurityKeyState::Revoked {
                 continue;
             }
-            let Some(credential) = self
-                .app
-                .vault()
-                .load(rp_id, &passkey.credential_id)
-                .await
-                .map_err(|e| KeyFailure::Internal(e.to_string()))?
-            else {
-                continue;
+            // A vault key's user handle is sealed with the credential; a local key's was in the
+            // creation options its request was approved with.
+            let user_handle = match key.kind {
+                SecurityKeyKind::Vault => match self
+                    .app
+                    .vault()
+                    .load(rp_id, &passkey.credential_id)
+                    .await
+                    .map_err(|e| KeyFailure::Internal(e.to_string()))?
+                {
+                    Some(credential) => credential.info.user_handle.clone(),
+                    None => continue,
+                },
+                SecurityKeyKind::Device => store
+                    .key_request_of_credential(&passkey.credential_id)
+                    .await?
+                    .and_then(|r| r.user_handle)
+                    .and_then(|h| {
+                        use base64::Engine as _;
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(h)
+                            .ok()
+                    })
+                    .unwrap_or_default(),
+                SecurityKeyKind::Ctap2 => continue,
             };
             found.push(FoundCredential {
                 id: passkey.credential_id,
                 rp_id: rp_id.to_owned(),
-                user_handle: credential.info.user_handle.clone(),
+                user_handle,
                 user_name: self.user.upn.as_str().to_owned(),
                 display_name: self.user.display_name.clone(),
                 kind: key.kind,
@@ -109,7 +127,8 @@ impl KeyHolder<'_> {
         let mine = self
             .find_credentials(&request.rp_id, std::slice::from_ref(&request.credential_id))
             .await?;
-        if mine.is_empty() {
+        // A local key's credential is signed by the extension itself (`assert_local`).
+        if !mine.iter().any(|c| c.kind == SecurityKeyKind::Vault) {
             return Err(KeyFailure::NoCredential);
         }
         let device = self.device.id.to_string();
