@@ -9,6 +9,7 @@
 //! token (a form field or the `x-csrf-token` header htmx sends) before the handler runs.
 
 mod assets;
+mod behalf_key;
 mod directory;
 mod form;
 mod groups;
@@ -64,6 +65,11 @@ pub fn router() -> Router<ServerState> {
         .route("/groups/{id}/members/{user}/remove", post(groups::remove_member))
         .route("/groups/{id}/delete", post(groups::delete))
         .route("/users/{id}/keys/{key}/revoke", post(user::revoke_key))
+        .route("/users/{id}/key-pairing", post(behalf_key::issue))
+        .route(
+            "/users/{id}/devices/{device}/revoke",
+            post(behalf_key::revoke),
+        )
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/retry", post(jobs::retry))

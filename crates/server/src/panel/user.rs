@@ -15,6 +15,7 @@ use crate::ServerState;
 #[derive(Debug, Deserialize)]
 pub struct TabQuery {
     tab: Option<String>,
+    mailed: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +60,10 @@ struct UserPage {
     keys: Vec<KeyRow>,
     passkeys: Vec<PasskeyRow>,
     events: Vec<ReportRow>,
+    /// The "Behalf Key" tab: the user's paired devices.
+    devices: Vec<super::behalf_key::DeviceRow>,
+    /// A pairing code was just mailed.
+    mailed: bool,
     /// The "In Entra ID" section (`user_edit.rs`): sync state and the edit forms.
     directory_html: String,
 }
@@ -90,7 +95,18 @@ pub async fn show(
         Some("keys") => "keys",
         Some("passkeys") => "passkeys",
         Some("events") => "events",
+        Some("devices") => "devices",
         _ => "details",
+    };
+    let devices = if tab == "devices" {
+        reader
+            .key_devices(id)
+            .await?
+            .iter()
+            .map(super::behalf_key::DeviceRow::from)
+            .collect()
+    } else {
+        Vec::new()
     };
     let events = if tab == "events" {
         reader.user_events(id).await?
@@ -167,6 +183,8 @@ pub async fn show(
             })
             .collect(),
         events,
+        devices,
+        mailed: query.mailed.is_some(),
         directory_html,
     }))
 }
