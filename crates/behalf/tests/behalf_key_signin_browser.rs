@@ -114,6 +114,66 @@ impl Admin {
     }
 }
 
+impl Admin {
+    async fn user_id(&self, upn: &str) -> String {
+        let (status, page) = self
+            .call(Method::GET, &format!("/api/v1/users?q={upn}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["upn"] == upn)
+            .unwrap_or_else(|| panic!("{upn} in {page}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn pairing_code(&self, user_id: &str) -> String {
+        let (status, issued) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/users/{user_id}/key-pairings"),
+                Some(json!({"role": "user"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{issued}");
+        issued["code"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Pairing through the popup, as the user does with the code their admin gave them.
+async fn pair_in_popup(browser: &Browser, extension: &str, server: &str, code: &str, upn: &str) {
+    browser
+        .goto(&format!("chrome-extension://{extension}/pages/popup.html"))
+        .await;
+    for (field, value) in [
+        ("#server", server),
+        ("#code", code),
+        ("#device", "Work laptop"),
+        ("#pin", PIN),
+        ("#pin2", PIN),
+    ] {
+        browser
+            .wait_for(field)
+            .await
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    browser.click("#pair button[type=submit]").await;
+    text_until(
+        browser,
+        "#proxy",
+        "to say Behalf Key holds the proxy",
+        |t| t == "Behalf Key answers passkey requests",
+    )
+    .await;
+    assert!(browser.text_of("#user").await.contains(upn));
+}
+
 /// A tenant with the sign-in page on whose users got a passkey through Graph, `behalf serve` on
 /// it, the owner's API, and the UPNs of the users with a passkey.
 async fn started() -> (Tenant, common::Server, Admin, Vec<String>) {
@@ -306,61 +366,16 @@ async fn sign_ins(tenant: &Tenant) -> u64 {
 async fn a_user_signs_in_at_login_microsoft_com_with_behalf_key_and_their_pin() {
     let (tenant, server, admin, upns) = started().await;
     let upn = upns[0].as_str();
-    let (status, page) = admin
-        .call(Method::GET, &format!("/api/v1/users?q={upn}"), None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    let user_id = page["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["upn"] == upn)
-        .unwrap_or_else(|| panic!("{upn} in {page}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, issued) = admin
-        .call(
-            Method::POST,
-            &format!("/api/v1/users/{user_id}/key-pairings"),
-            Some(json!({"role": "user"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{issued}");
-    let code = issued["code"].as_str().unwrap();
+    let user_id = admin.user_id(upn).await;
+    let issued = admin.pairing_code(&user_id).await;
+    let code = issued.as_str();
 
     let home = home_trusting(tenant.sandbox.login_ca_pem().unwrap());
     let mut browser = browser(&tenant, home.path()).await;
     let extension = extension_id(&browser).await;
     let main = browser.driver().window().await.unwrap();
 
-    // Pairing through the popup, as the user does with the code their admin gave them.
-    browser
-        .goto(&format!("chrome-extension://{extension}/pages/popup.html"))
-        .await;
-    for (field, value) in [
-        ("#server", server.base_url.as_str()),
-        ("#code", code),
-        ("#device", "Work laptop"),
-        ("#pin", PIN),
-        ("#pin2", PIN),
-    ] {
-        browser
-            .wait_for(field)
-            .await
-            .send_keys(value)
-            .await
-            .unwrap();
-    }
-    browser.click("#pair button[type=submit]").await;
-    text_until(
-        &browser,
-        "#proxy",
-        "to say Behalf Key holds the proxy",
-        |t| t == "Behalf Key answers passkey requests",
-    )
-    .await;
-    assert!(browser.text_of("#user").await.contains(upn));
+    pair_in_popup(&browser, &extension, &server.base_url, code, upn).await;
 
     // The sign-in page under its real name, trusted: a secure context at exactly
     // https://login.microsoft.com, where WebAuthn runs.
@@ -523,6 +538,113 @@ async fn a_user_signs_in_at_login_microsoft_com_with_behalf_key_and_their_pin() 
         .await;
     assert_eq!(proxy["state"], "detached", "proxy state: {proxy}");
 
+    browser.assert_no_console_errors(&[]).await;
+    browser.quit().await;
+}
+
+/// The job's item for `upn`: (state, the item's JSON).
+async fn item_of(admin: &Admin, job: &str, upn: &str) -> Option<(String, Value)> {
+    let (_, page) = admin
+        .call(Method::GET, &format!("/api/v1/jobs/{job}/items"), None)
+        .await;
+    page["items"]
+        .as_array()?
+        .iter()
+        .find(|i| i["upn"] == upn)
+        .map(|i| {
+            (
+                i["state"].as_str().unwrap_or_default().to_owned(),
+                i.clone(),
+            )
+        })
+}
+
+/// A local-key job for `upn`: its id.
+async fn local_job(admin: &Admin, upn: &str) -> String {
+    let (status, job) = admin
+        .call(
+            Method::POST,
+            "/api/v1/jobs",
+            Some(json!({"upns": [upn], "mode": "local"})),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {job}");
+    job["job"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The popup, opened again until it lists a registration request; its text.
+async fn request_in_popup(browser: &Browser, extension: &str) -> String {
+    let popup = format!("chrome-extension://{extension}/pages/popup.html");
+    browser
+        .eventually("the request in Behalf Key's popup", async |b| {
+            b.goto(&popup).await;
+            let form = b.driver().find(By::Css("#requests form")).await.ok()?;
+            form.text().await.ok().filter(|t| !t.is_empty())
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_key_is_approved_in_behalf_key_and_registered_at_graph_or_declined() {
+    let (tenant, server, admin, upns) = started().await;
+    let upn = upns[0].as_str();
+    let code = admin.pairing_code(&admin.user_id(upn).await).await;
+    let home = home_trusting(tenant.sandbox.login_ca_pem().unwrap());
+    let mut browser = browser(&tenant, home.path()).await;
+    let extension = extension_id(&browser).await;
+    pair_in_popup(&browser, &extension, &server.base_url, &code, upn).await;
+    let methods = |state: &Value| common::tenant::methods_per_user(state)[upn];
+    let before = methods(&tenant.state().await);
+
+    // The admin provisions the user with a local key: the item waits for the user.
+    let job = local_job(&admin, upn).await;
+    let asked = request_in_popup(&browser, &extension).await;
+    assert!(
+        asked.contains("asks to register a passkey for Microsoft: approve?"),
+        "{asked}"
+    );
+    let (state, _) = item_of(&admin, &job, upn).await.unwrap();
+    assert_eq!(state, "waiting_for_user");
+    assert_eq!(
+        methods(&tenant.state().await),
+        before,
+        "nothing registered yet"
+    );
+    browser.screenshot("local-key-request").await;
+
+    // Approved with the PIN: the extension makes the credential (its own key, in the browser)
+    // and the engine registers it at Graph, whose verifier (the sandbox's) checks it.
+    let pin = browser.wait_for("#requests input[type=password]").await;
+    pin.send_keys(PIN).await.unwrap();
+    browser.click("#requests button[type=submit]").await;
+    let (_, item) = browser
+        .eventually("the local key's item registered", async |_| {
+            item_of(&admin, &job, upn)
+                .await
+                .filter(|(state, _)| state != "waiting_for_user" && state != "credential_created")
+        })
+        .await;
+    assert_eq!(item["state"], "registered", "{item}");
+    assert_eq!(
+        methods(&tenant.state().await),
+        before + 1,
+        "exactly one passkey more at the tenant"
+    );
+
+    // A second request, declined in the extension: the item ends "declined".
+    let job = local_job(&admin, upn).await;
+    request_in_popup(&browser, &extension).await;
+    browser.click("#requests button[type=button]").await;
+    let (_, item) = browser
+        .eventually("the declined item", async |_| {
+            item_of(&admin, &job, upn)
+                .await
+                .filter(|(state, _)| state == "failed")
+        })
+        .await;
+    assert_eq!(item["error_code"], "declined", "{item}");
+    assert_eq!(methods(&tenant.state().await), before + 1);
+    browser.screenshot("local-key-declined").await;
     browser.assert_no_console_errors(&[]).await;
     browser.quit().await;
 }
