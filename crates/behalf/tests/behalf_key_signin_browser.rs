@@ -648,3 +648,116 @@ async fn a_local_key_is_approved_in_behalf_key_and_registered_at_graph_or_declin
     browser.assert_no_console_errors(&[]).await;
     browser.quit().await;
 }
+
+/// Answers the open prompt with a wrong PIN and waits for what it says next: the retries left,
+/// or a notice (three wrong in a row; the PIN blocked) as `notice: <text>`.
+async fn answer_wrong_pin(browser: &Browser, before: &str) -> String {
+    browser
+        .wait_for("#pin")
+        .await
+        .send_keys(WRONG_PIN)
+        .await
+        .unwrap();
+    browser.click("#yes").await;
+    browser
+        .eventually("the prompt's next word on the PIN", async |b| {
+            // Between two questions the prompt hides its form ("working"): only a shown form
+            // is the next question.
+            let form_shown = b
+                .driver()
+                .find(By::Css("#form"))
+                .await
+                .ok()?
+                .is_displayed()
+                .await
+                .ok()?;
+            if !form_shown {
+                return None;
+            }
+            let question = b.driver().find(By::Css("#question")).await.ok()?;
+            let pin_shown = b
+                .driver()
+                .find(By::Css("#pin-field"))
+                .await
+                .ok()?
+                .is_displayed()
+                .await
+                .ok()?;
+            if !pin_shown {
+                let text = question.text().await.ok()?;
+                return (!text.is_empty()).then(|| format!("notice: {text}"));
+            }
+            let retries = b.driver().find(By::Css("#retries")).await.ok()?;
+            let text = retries.text().await.ok()?;
+            (!text.is_empty() && text != before).then_some(text)
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pins_in_the_prompt_count_down_and_then_lock_the_pin() {
+    let (tenant, server, admin, upns) = started().await;
+    let upn = upns[0].as_str();
+    let code = admin.pairing_code(&admin.user_id(upn).await).await;
+    let home = home_trusting(tenant.sandbox.login_ca_pem().unwrap());
+    let mut browser = browser(&tenant, home.path()).await;
+    let extension = extension_id(&browser).await;
+    let main = browser.driver().window().await.unwrap();
+    pair_in_popup(&browser, &extension, &server.base_url, &code, upn).await;
+
+    // CTAP's counter, as the user sees it: 8 tries, three in a row per request.
+    let mut said = Vec::new();
+    for _request in 0..3 {
+        start_sign_in(&browser, upn).await;
+        to_prompt(&browser, &extension).await;
+        let mut last = String::new();
+        loop {
+            last = answer_wrong_pin(&browser, &last).await;
+            said.push(last.clone());
+            if last.starts_with("notice: ") {
+                break;
+            }
+        }
+        browser.screenshot("signin-pin-notice").await;
+        browser.click("#yes").await;
+        leave_prompt(&browser, &main).await;
+        text_until(&browser, "#error", "to say the sign-in failed", |t| {
+            !t.is_empty()
+        })
+        .await;
+    }
+    let retries: Vec<&str> = said
+        .iter()
+        .filter(|s| !s.starts_with("notice: "))
+        .map(|s| s.split(' ').next().unwrap_or_default())
+        .collect();
+    assert_eq!(retries, ["7", "6", "4", "3", "1"], "{said:?}");
+    assert!(said[2].contains("3 wrong PINs in a row"), "{said:?}");
+    assert!(said.last().unwrap().contains("PIN is blocked"), "{said:?}");
+    assert_eq!(
+        said.iter().filter(|s| s.starts_with("notice: ")).count(),
+        3,
+        "{said:?}"
+    );
+
+    // Blocked: even the right PIN no longer signs in.
+    start_sign_in(&browser, upn).await;
+    to_prompt(&browser, &extension).await;
+    browser.wait_for("#pin").await.send_keys(PIN).await.unwrap();
+    browser.click("#yes").await;
+    let blocked = text_until(&browser, "#question", "to say the PIN is blocked", |t| {
+        t.contains("blocked")
+    })
+    .await;
+    assert!(blocked.contains("ask your administrator"), "{blocked}");
+    browser.screenshot("signin-pin-blocked").await;
+    browser.click("#yes").await;
+    leave_prompt(&browser, &main).await;
+    assert_eq!(
+        sign_ins(&tenant).await,
+        0,
+        "no wrong or blocked PIN signed anyone in"
+    );
+    browser.assert_no_console_errors(&[]).await;
+    browser.quit().await;
+}
