@@ -14,6 +14,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use behalf_sandbox::Knobs;
+use common::behalf_key::{Admin, ok};
 use common::tenant::Tenant;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -24,7 +25,6 @@ use webauthn_rs_core::proto::{
     RegisterPublicKeyCredential, UserVerificationPolicy,
 };
 
-const OWNER: &str = "owner@contoso.example";
 const ORIGIN: &str = "https://login.microsoft.com";
 const RP_ID: &str = "login.microsoft.com";
 
@@ -222,67 +222,6 @@ impl Device {
     }
 }
 
-struct Admin {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Admin {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn user_id(&self, upn: &str) -> String {
-        let (status, page) = self
-            .call(Method::GET, &format!("/api/v1/users?q={upn}"), None)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        page["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["upn"] == upn)
-            .unwrap_or_else(|| panic!("{upn} in {page}"))["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    async fn pairing_code(&self, user_id: &str) -> String {
-        self.pairing_code_as(user_id, "user").await
-    }
-
-    async fn pairing_code_as(&self, user_id: &str, role: &str) -> String {
-        let (status, issued) = self
-            .call(
-                Method::POST,
-                &format!("/api/v1/users/{user_id}/key-pairings"),
-                Some(json!({"role": role})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{issued}");
-        issued["code"].as_str().unwrap().to_owned()
-    }
-}
-
-fn ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A sandbox tenant whose users got a passkey through Graph, `behalf serve` on it, an owner's
 /// API token, and the UPNs of the users with a passkey.
 async fn started() -> (Tenant, common::Server, Admin, Vec<String>) {
@@ -299,47 +238,7 @@ async fn started_with(env: &[(&str, String)]) -> (Tenant, common::Server, Admin,
         },
     )
     .await;
-    ok(&tenant.run(&["import"]).await);
-    ok(&tenant.run(&["provision", "--automatic"]).await);
-    let password_file = tenant.data.path().join("password.txt");
-    std::fs::write(&password_file, "correct horse battery staple\n").unwrap();
-    ok(&tenant
-        .run(&[
-            "admin",
-            "create",
-            "--email",
-            OWNER,
-            "--role",
-            "owner",
-            "--password-file",
-            password_file.to_str().unwrap(),
-        ])
-        .await);
-    let out = tenant
-        .run(&[
-            "token", "create", "--admin", OWNER, "--name", "e2e", "--scope", "admin",
-        ])
-        .await;
-    ok(&out);
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let mut command = tenant.behalf_std(&[]);
-    command.env("BEHALF_SYNC__INTERVAL_SECS", "0");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let server = common::start_server(command).await;
-    let admin = Admin {
-        base: server.base_url.clone(),
-        token,
-        http: reqwest::Client::new(),
-    };
-    // The users Behalf registered a passkey for through Graph.
-    let upns: Vec<String> = common::tenant::methods_per_user(&tenant.state().await)
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(upn, _)| upn)
-        .collect();
-    assert!(upns.len() >= 2, "{upns:?}");
+    let (server, admin, upns) = common::behalf_key::serve_provisioned(&tenant, env).await;
     (tenant, server, admin, upns)
 }
 

@@ -228,15 +228,16 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Makes a deferred, unleased item claimable now (a person answered what it waited for).
-    pub async fn wake_item(&self, id: ItemId) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Makes a deferred, unleased item claimable now (a person answered what it waited for);
+    /// `false` while a worker holds it (it is looking at it at this moment).
+    pub async fn wake_item(&self, id: ItemId) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "UPDATE provisioning_items SET locked_until = NULL \
              WHERE id = $1 AND locked_by IS NULL",
         )
         .bind(id.to_string())
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 }

@@ -92,5 +92,6 @@ pub async fn start_server_with_log(mut command: Command, log: impl Into<Stdio>) 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+pub mod behalf_key;
 pub mod smtp;
 pub mod tenant;

@@ -57,7 +57,7 @@ impl Default for EngineOptions {
             max_attempts: 5,
             auto_assign_vault_key: true,
             manual: None,
-            local_poll: Duration::from_secs(30),
+            local_poll: Duration::from_secs(10),
             local_request_ttl: Duration::from_secs(72 * 3600),
         }
     }

@@ -11,7 +11,7 @@ mod signature;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{FromRequest, OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -125,26 +125,76 @@ fn verified(
     Ok(())
 }
 
-/// The device that signed the request, unrevoked.
-async fn holder<'a>(
-    state: &'a ServerState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<KeyHolder<'a>, KeyFailure> {
-    let request = SignedRequest::parse(method, &target_uri(state, headers, uri), headers, body)?;
-    let holder = state.app.key_holder(&request.keyid).await?;
-    verified(state, &request, &holder.public_key()?)?;
-    holder.touch().await?;
-    Ok(holder)
+/// A `/key/v1` request as it arrived: what its signature covers (the method, the URI it was
+/// sent to, the headers and the body's bytes), read once by every handler.
+pub struct KeyCall {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
-fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, KeyFailure> {
-    serde_json::from_slice(body).map_err(|e| KeyFailure::Invalid {
-        field: "body",
-        reason: format!("not the JSON this route takes: {e}"),
-    })
+impl std::fmt::Debug for KeyCall {
+    // The body carries PINs and pairing codes: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCall")
+            .field("method", &self.method)
+            .field("path", &self.uri.path())
+            .field("body", &"<hidden>")
+            .finish()
+    }
+}
+
+/// The largest body a Behalf Key request carries (an attestation object is a few hundred bytes).
+const MAX_BODY: usize = 64 * 1024;
+
+impl<S: Send + Sync> FromRequest<S> for KeyCall {
+    type Rejection = KeyHttpError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        // Under `/key/v1` the router strips the prefix; the signature covers the whole URI.
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |o| o.0.clone());
+        let body = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|_| KeyFailure::invalid("body", format!("at most {MAX_BODY} bytes")))?;
+        Ok(KeyCall {
+            method: parts.method,
+            uri,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+impl KeyCall {
+    fn signed(&self, state: &ServerState) -> Result<SignedRequest, KeyFailure> {
+        SignedRequest::parse(
+            &self.method,
+            &target_uri(state, &self.headers, &self.uri),
+            &self.headers,
+            &self.body,
+        )
+    }
+
+    /// The device that signed the request, unrevoked.
+    async fn holder<'a>(&self, state: &'a ServerState) -> Result<KeyHolder<'a>, KeyFailure> {
+        let request = self.signed(state)?;
+        let holder = state.app.key_holder(&request.keyid).await?;
+        verified(state, &request, &holder.public_key()?)?;
+        holder.touch().await?;
+        Ok(holder)
+    }
+
+    fn json<T: DeserializeOwned>(&self) -> Result<T, KeyFailure> {
+        serde_json::from_slice(&self.body).map_err(|e| KeyFailure::Invalid {
+            field: "body",
+            reason: format!("not the JSON this route takes: {e}"),
+        })
+    }
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -166,20 +216,9 @@ struct PairBody {
 }
 
 /// `POST /key/v1/pair`: signed with the key being registered, which its `keyid` names.
-async fn pair(
-    State(state): State<ServerState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> KeyResult {
-    let request = SignedRequest::parse(
-        &method,
-        &target_uri(&state, &headers, &uri),
-        &headers,
-        &body,
-    )?;
-    let asked: PairBody = json_body(&body)?;
+async fn pair(State(state): State<ServerState>, call: KeyCall) -> KeyResult {
+    let request = call.signed(&state)?;
+    let asked: PairBody = call.json()?;
     let public_key = DevicePublicKey::from_jwk(&asked.public_key)?;
     if request.keyid != public_key.thumbprint() {
         return Err(KeyFailure::SignatureInvalid.into());
@@ -206,14 +245,8 @@ async fn pair(
 }
 
 /// `GET /key/v1/me`: who this device is.
-async fn me(
-    State(state): State<ServerState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> KeyResult {
-    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+async fn me(State(state): State<ServerState>, call: KeyCall) -> KeyResult {
+    let holder = call.holder(&state).await?;
     let device = holder.device();
     Ok(Json(json!({
         "device_id": device.id,
@@ -234,15 +267,9 @@ struct FindBody {
 }
 
 /// `POST /key/v1/credentials/find`: the user's credentials for an RP.
-async fn find_credentials(
-    State(state): State<ServerState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> KeyResult {
-    let holder = holder(&state, &method, &uri, &headers, &body).await?;
-    let asked: FindBody = json_body(&body)?;
+async fn find_credentials(State(state): State<ServerState>, call: KeyCall) -> KeyResult {
+    let holder = call.holder(&state).await?;
+    let asked: FindBody = call.json()?;
     let allow = asked
         .allow_credentials
         .iter()
@@ -274,15 +301,9 @@ struct AssertBody {
 }
 
 /// `POST /key/v1/assertions`: a sign-in signed with the user's vault key.
-async fn assert(
-    State(state): State<ServerState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> KeyResult {
-    let holder = holder(&state, &method, &uri, &headers, &body).await?;
-    let asked: AssertBody = json_body(&body)?;
+async fn assert(State(state): State<ServerState>, call: KeyCall) -> KeyResult {
+    let holder = call.holder(&state).await?;
+    let asked: AssertBody = call.json()?;
     if !asked.user_presence {
         // WebAuthn §6.3.3 step 6: Behalf Key always tests user presence; a request without it
         // was not approved by anyone.
@@ -347,15 +368,9 @@ struct CredParam {
 
 /// `POST /key/v1/registrations`: an admin's device registers a credential at a website for a
 /// user of Behalf, in that user's vault key.
-async fn register(
-    State(state): State<ServerState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> KeyResult {
-    let holder = holder(&state, &method, &uri, &headers, &body).await?;
-    let asked: RegisterBody = json_body(&body)?;
+async fn register(State(state): State<ServerState>, call: KeyCall) -> KeyResult {
+    let holder = call.holder(&state).await?;
+    let asked: RegisterBody = call.json()?;
     let client_data_hash: [u8; 32] = unb64("client_data_hash", &asked.client_data_hash)?
         .try_into()
         .map_err(|_| KeyFailure::invalid("client_data_hash", "must be a SHA-256 (32 bytes)"))?;
@@ -414,14 +429,8 @@ fn request_id(text: &str) -> Result<behalf_domain::KeyRequestId, KeyFailure> {
 }
 
 /// `GET /key/v1/requests`: the local-key registrations waiting for this device's user.
-async fn requests(
-    State(state): State<ServerState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> KeyResult {
-    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+async fn requests(State(state): State<ServerState>, call: KeyCall) -> KeyResult {
+    let holder = call.holder(&state).await?;
     let list: Vec<Value> = holder
         .key_requests()
         .await?
@@ -445,13 +454,10 @@ struct ApproveBody {
 async fn approve(
     State(state): State<ServerState>,
     Path(id): Path<String>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: KeyCall,
 ) -> KeyResult {
-    let holder = holder(&state, &method, &uri, &headers, &body).await?;
-    let asked: ApproveBody = json_body(&body)?;
+    let holder = call.holder(&state).await?;
+    let asked: ApproveBody = call.json()?;
     let approved = holder.approve_request(request_id(&id)?, &asked.pin).await?;
     Ok(Json(json!({"options": approved.options, "origin": approved.origin})).into_response())
 }
@@ -468,13 +474,10 @@ struct AttestationBody {
 async fn attestation(
     State(state): State<ServerState>,
     Path(id): Path<String>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: KeyCall,
 ) -> KeyResult {
-    let holder = holder(&state, &method, &uri, &headers, &body).await?;
-    let asked: AttestationBody = json_body(&body)?;
+    let holder = call.holder(&state).await?;
+    let asked: AttestationBody = call.json()?;
     holder
         .submit_attestation(
             request_id(&id)?,
@@ -492,12 +495,9 @@ async fn attestation(
 async fn decline(
     State(state): State<ServerState>,
     Path(id): Path<String>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: KeyCall,
 ) -> KeyResult {
-    let holder = holder(&state, &method, &uri, &headers, &body).await?;
+    let holder = call.holder(&state).await?;
     holder.decline_request(request_id(&id)?).await?;
     Ok(Json(json!({"state": "declined"})).into_response())
 }
@@ -511,15 +511,9 @@ struct AssertLocalBody {
 }
 
 /// `POST /key/v1/assertions/local`: a sign-in with a local key, which the extension signs.
-async fn assert_local(
-    State(state): State<ServerState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> KeyResult {
-    let holder = holder(&state, &method, &uri, &headers, &body).await?;
-    let asked: AssertLocalBody = json_body(&body)?;
+async fn assert_local(State(state): State<ServerState>, call: KeyCall) -> KeyResult {
+    let holder = call.holder(&state).await?;
+    let asked: AssertLocalBody = call.json()?;
     let verified = holder
         .assert_local(
             &unb64("credential_id", &asked.credential_id)?,

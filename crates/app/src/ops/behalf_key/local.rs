@@ -216,7 +216,28 @@ impl KeyHolder<'_> {
         {
             return Err(KeyFailure::RequestExpired);
         }
-        store.wake_item(request.item_id).await?;
+        self.wake(request.item_id).await?;
+        Ok(())
+    }
+
+    /// Makes the request's item claimable now and tells the workers. A worker may be holding it
+    /// at this very moment (looking at the request before the answer arrived, about to defer
+    /// it for a poll): then it is woken again once that worker lets go, or the answer would
+    /// wait a whole poll.
+    async fn wake(&self, item: behalf_domain::ItemId) -> Result<(), KeyFailure> {
+        let store = self.app.store().clone();
+        if !store.wake_item(item).await? {
+            let app = self.app.clone();
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    if store.wake_item(item).await.unwrap_or(false) {
+                        app.notify_jobs_queued();
+                        return;
+                    }
+                }
+            });
+        }
         self.app.notify_jobs_queued();
         Ok(())
     }
@@ -238,8 +259,7 @@ impl KeyHolder<'_> {
         }
         self.request_event(&request, EventAction::KeyRequestDeclined)
             .await?;
-        store.wake_item(request.item_id).await?;
-        self.app.notify_jobs_queued();
+        self.wake(request.item_id).await?;
         Ok(())
     }
 

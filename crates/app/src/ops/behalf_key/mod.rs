@@ -28,8 +28,8 @@ mod sign_in;
 use behalf_domain::{KeyDevice, User, now_millis};
 
 pub use device_key::DevicePublicKey;
-pub use pairing::{IssuedPairing, PAIRING_MINUTES, PairRequest, Paired};
 pub use local::{Approved, AttestationRequest, RequestView};
+pub use pairing::{IssuedPairing, PAIRING_MINUTES, PairRequest, Paired};
 pub use register::{RegisterRequest, RegisteredForUser};
 pub use sign_in::{AssertRequest, FoundCredential};
 
