@@ -317,6 +317,20 @@ async fn a_user_signs_in_at_login_microsoft_com_with_behalf_key_and_their_pin() 
     })
     .await;
     assert_eq!(signed_in, format!("Signed in as {upn}"));
+    // No key reached the page: its origin's storage holds nothing of Behalf Key's (the device
+    // key lives in the extension's own IndexedDB, the vault key on the server).
+    let storage = browser
+        .script(
+            "return indexedDB.databases().then((dbs) => ({databases: dbs.map((d) => d.name), \
+             local: localStorage.length, session: sessionStorage.length}));",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        storage,
+        json!({"databases": [], "local": 0, "session": 0}),
+        "the page's storage"
+    );
     assert!(
         !browser
             .driver()
