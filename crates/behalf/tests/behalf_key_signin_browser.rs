@@ -557,7 +557,7 @@ async fn a_local_key_is_approved_in_behalf_key_and_registered_at_graph_or_declin
             let (_, done) = admin
                 .call(Method::GET, &format!("/api/v1/jobs/{job}"), None)
                 .await;
-            (done["finished"] == true).then_some(())
+            (done["state"] == "completed").then_some(())
         })
         .await;
     let job = local_job(&admin, upn).await;
