@@ -98,9 +98,11 @@ impl MasterKey {
     /// Reads the key file, or creates it with a new key if it does not exist. Two processes
     /// starting at once end up with the same key: the file appears whole or not at all.
     pub fn load_or_create(path: &Path) -> Result<Self, VaultError> {
-        match Self::load(path) {
-            Err(VaultError::MasterKeyFile { .. }) if !path.exists() => {}
-            other => return other,
+        // A key file that exists is complete (it is linked into place whole, below): read it.
+        // Checking first, rather than after a failed read, leaves no window in which a
+        // concurrent first start's new file turns this start's "not there" into an error.
+        if path.exists() {
+            return Self::load(path);
         }
         let err = |reason: String| VaultError::MasterKeyFile {
             path: path.to_owned(),
