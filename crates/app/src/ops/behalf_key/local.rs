@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use behalf_authenticator::{AuthenticatorData, CreationOptions};
 use behalf_domain::{
     EventAction, EventDetail, KeyRequest, KeyRequestId, KeyRequestState, Millis, NewEvent, Outcome,
-    PasskeyState, Secret, SecurityKeyKind, now_millis,
+    Secret, SecurityKeyKind, now_millis,
 };
 use behalf_provision::RelyingParty as _;
 use behalf_store::KeyAttestation;
@@ -279,17 +279,12 @@ impl KeyHolder<'_> {
                 format!("{origin:?} may not sign in to the relying party {rp_id:?}"),
             ));
         }
-        let store = self.app.store();
-        let mut mine = None;
-        for passkey in store.passkeys_of(self.user.id, rp_id).await? {
-            if passkey.state == PasskeyState::Registered && passkey.credential_id == credential_id {
-                let key = store.get_security_key(passkey.security_key_id).await?;
-                if key.kind == SecurityKeyKind::Device {
-                    mine = Some(passkey);
-                }
-            }
-        }
-        let passkey = mine.ok_or(KeyFailure::NoCredential)?;
+        let passkey = self
+            .find_credentials(rp_id, &[credential_id.to_vec()])
+            .await?
+            .into_iter()
+            .find(|c| c.kind == SecurityKeyKind::Device)
+            .ok_or(KeyFailure::NoCredential)?;
         let verified = match pin {
             Some(pin) => {
                 self.app
@@ -305,8 +300,9 @@ impl KeyHolder<'_> {
             .with("device_name", &self.device.name)
             .with("user_verified", verified)
             .with("key", "local");
-        detail.passkey_id = Some(passkey.id.to_string());
-        store
+        detail.passkey_id = Some(passkey.passkey_id.to_string());
+        self.app
+            .store()
             .append_event(
                 self.device.workspace_id,
                 NewEvent::new(self.actor(), EventAction::KeyUsed, Outcome::Success)

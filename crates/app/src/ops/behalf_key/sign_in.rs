@@ -7,7 +7,7 @@ use behalf_authenticator::{
     PlatformAssertion,
 };
 use behalf_domain::{
-    EventAction, EventDetail, NewEvent, Outcome, PasskeyState, Secret, SecurityKeyKind,
+    EventAction, EventDetail, NewEvent, Outcome, PasskeyId, PasskeyState, Secret, SecurityKeyKind,
     SecurityKeyState,
 };
 
@@ -16,6 +16,8 @@ use super::{KeyFailure, KeyHolder};
 /// A credential of the device's user on an RP, as the extension's account picker shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundCredential {
+    /// Behalf's record of it.
+    pub passkey_id: PasskeyId,
     pub id: Vec<u8>,
     pub rp_id: String,
     pub user_handle: Vec<u8>,
@@ -100,6 +102,7 @@ impl KeyHolder<'_> {
                 SecurityKeyKind::Ctap2 => continue,
             };
             found.push(FoundCredential {
+                passkey_id: passkey.id,
                 id: passkey.credential_id,
                 rp_id: rp_id.to_owned(),
                 user_handle,
@@ -128,9 +131,10 @@ impl KeyHolder<'_> {
             .find_credentials(&request.rp_id, std::slice::from_ref(&request.credential_id))
             .await?;
         // A local key's credential is signed by the extension itself (`assert_local`).
-        if !mine.iter().any(|c| c.kind == SecurityKeyKind::Vault) {
-            return Err(KeyFailure::NoCredential);
-        }
+        let credential = mine
+            .iter()
+            .find(|c| c.kind == SecurityKeyKind::Vault)
+            .ok_or(KeyFailure::NoCredential)?;
         let device = self.device.id.to_string();
         let user_verified = match &request.pin {
             Some(pin) => {
@@ -156,21 +160,13 @@ impl KeyHolder<'_> {
             )
             .await
             .map_err(|e| KeyFailure::Internal(e.to_string()))?;
-        let passkey_id = self
-            .app
-            .store()
-            .passkeys_of(self.user.id, &request.rp_id)
-            .await?
-            .into_iter()
-            .find(|p| p.credential_id == request.credential_id)
-            .map(|p| p.id.to_string());
         let mut detail = EventDetail::upn(self.user.upn.as_str())
             .with("origin", &request.origin)
             .with("device", self.device.id)
             .with("device_name", &self.device.name)
             .with("user_verified", user_verified)
             .with("sign_count", signed.sign_count);
-        detail.passkey_id = passkey_id;
+        detail.passkey_id = Some(credential.passkey_id.to_string());
         self.app
             .store()
             .append_event(
