@@ -96,7 +96,7 @@ struct Inner {
     /// Woken whenever an outbound write is queued (or retried), so the workers send it at once.
     writes_queued: tokio::sync::Notify,
     /// The key secrets are hashed under, read from the vault on first use.
-    pepper: tokio::sync::OnceCell<Vec<u8>>,
+    pepper: tokio::sync::OnceCell<aws_lc_rs::hmac::Key>,
     sign_in_limiter: auth::SignInLimiter,
     /// Sign-ins with Entra ID started and not yet finished.
     oidc: oidc::OidcState,

@@ -60,7 +60,7 @@ pub fn project(
             }
             continue;
         }
-        let def = schema::top_attribute(kind, &AttrPath::new(key.clone()));
+        let def = schema::core_attribute(kind, key);
         if let Some(x) = sel.attr(None, kind, key, v, def, false) {
             out.insert(key.clone(), x);
         }

@@ -28,6 +28,15 @@ pub enum StoreError {
     Corrupt { table: &'static str, reason: String },
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A read on one of the SQLite read connections (`readers`) failed.
+    #[error("database error: {0}")]
+    SqliteRead(#[source] rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::SqliteRead(e)
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -2,15 +2,14 @@
 
 use behalf_domain::{Group, GroupDraft, GroupId, UserId, WorkspaceId, now_millis};
 use sqlx::AssertSqlSafe;
-use sqlx::any::AnyRow;
 
-use crate::rows::Reader;
+use crate::rows::{Columns, Reader};
 use crate::users::UpsertCounts;
 use crate::{Store, StoreError};
 
 pub(crate) const GROUP_COLUMNS: &str = "id, workspace_id, connection_id, external_id, display_name, description, created_at, updated_at";
 
-pub(crate) fn group_from(row: &AnyRow) -> Result<Group, StoreError> {
+pub(crate) fn group_from<R: Columns>(row: &R) -> Result<Group, StoreError> {
     let r = Reader::new(row, "directory_groups");
     Ok(Group {
         id: r.parse("id")?,

@@ -27,6 +27,7 @@ mod jobs;
 mod key_requests;
 mod keys;
 mod outbound;
+mod readers;
 mod reset_links;
 mod rows;
 mod schedules;
@@ -96,6 +97,8 @@ pub struct Store {
     backend: Backend,
     /// Group-commits the small writes of concurrent tasks (see `batch`).
     writer: std::sync::Arc<batch::Writer>,
+    /// Reads of the SQLite file on the calling thread (see `readers`); none on PostgreSQL.
+    readers: Option<std::sync::Arc<readers::Readers>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -215,11 +218,21 @@ impl Store {
                     reason: e.to_string(),
                 })?;
         }
+        let readers = match readers::sqlite_file(url) {
+            Some(file) if backend == Backend::Sqlite => Some(std::sync::Arc::new(
+                readers::Readers::open(&file).map_err(|e| StoreError::Connect {
+                    url: redact_url(url),
+                    reason: e.to_string(),
+                })?,
+            )),
+            _ => None,
+        };
         let writer = std::sync::Arc::new(batch::Writer::spawn(pool.clone(), backend));
         Ok(Store {
             pool,
             backend,
             writer,
+            readers,
         })
     }
 
@@ -260,6 +273,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The SQLite read connections, when the database is a SQLite file.
+    pub(crate) fn readers(&self) -> Option<&readers::Readers> {
+        self.readers.as_deref()
     }
 
     /// The pool, for repositories that live in other crates' modules of this crate.

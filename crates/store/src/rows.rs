@@ -1,4 +1,6 @@
-//! Reading typed values out of `Any` rows, with errors that name the table and column.
+//! Reading typed values out of rows, with errors that name the table and column. A row is
+//! anything with [`Columns`]: an `Any` row from sqlx, or a row of the SQLite read connections
+//! (`readers`), so that one mapping per entity serves both.
 
 use std::str::FromStr;
 
@@ -8,37 +10,65 @@ use sqlx::any::AnyRow;
 use crate::StoreError;
 use crate::error::corrupt;
 
-pub(crate) struct Reader<'r> {
-    pub row: &'r AnyRow,
+/// A row's columns by name, each read as nullable; the reason of a failure is a message.
+pub(crate) trait Columns {
+    fn opt_text(&self, column: &str) -> Result<Option<String>, String>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, String>;
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, String>;
+}
+
+impl Columns for AnyRow {
+    fn opt_text(&self, column: &str) -> Result<Option<String>, String> {
+        self.try_get::<Option<String>, _>(column)
+            .map_err(|e| e.to_string())
+    }
+
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, String> {
+        self.try_get::<Option<i64>, _>(column)
+            .map_err(|e| e.to_string())
+    }
+
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, String> {
+        self.try_get::<Option<Vec<u8>>, _>(column)
+            .map_err(|e| e.to_string())
+    }
+}
+
+pub(crate) struct Reader<'r, R: Columns = AnyRow> {
+    pub row: &'r R,
     pub table: &'static str,
 }
 
-impl<'r> Reader<'r> {
-    pub fn new(row: &'r AnyRow, table: &'static str) -> Self {
+impl<'r, R: Columns> Reader<'r, R> {
+    pub fn new(row: &'r R, table: &'static str) -> Self {
         Self { row, table }
     }
 
+    fn required<T>(&self, column: &str, value: Result<Option<T>, String>) -> Result<T, StoreError> {
+        match value {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(corrupt(self.table, format!("{column}: unexpected NULL"))),
+            Err(e) => Err(corrupt(self.table, format!("{column}: {e}"))),
+        }
+    }
+
     pub fn text(&self, column: &str) -> Result<String, StoreError> {
-        self.row
-            .try_get::<String, _>(column)
-            .map_err(|e| corrupt(self.table, format!("{column}: {e}")))
+        self.required(column, self.row.opt_text(column))
     }
 
     pub fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
         self.row
-            .try_get::<Option<String>, _>(column)
+            .opt_text(column)
             .map_err(|e| corrupt(self.table, format!("{column}: {e}")))
     }
 
     pub fn int(&self, column: &str) -> Result<i64, StoreError> {
-        self.row
-            .try_get::<i64, _>(column)
-            .map_err(|e| corrupt(self.table, format!("{column}: {e}")))
+        self.required(column, self.row.opt_int(column))
     }
 
     pub fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
         self.row
-            .try_get::<Option<i64>, _>(column)
+            .opt_int(column)
             .map_err(|e| corrupt(self.table, format!("{column}: {e}")))
     }
 
@@ -47,14 +77,12 @@ impl<'r> Reader<'r> {
     }
 
     pub fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
-        self.row
-            .try_get::<Vec<u8>, _>(column)
-            .map_err(|e| corrupt(self.table, format!("{column}: {e}")))
+        self.required(column, self.row.opt_bytes(column))
     }
 
     pub fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.row
-            .try_get::<Option<Vec<u8>>, _>(column)
+            .opt_bytes(column)
             .map_err(|e| corrupt(self.table, format!("{column}: {e}")))
     }
 

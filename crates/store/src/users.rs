@@ -3,17 +3,17 @@
 use std::collections::HashMap;
 
 use behalf_domain::{Lifecycle, Upn, User, UserDraft, UserId, WorkspaceId, now_millis};
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
 
-use crate::rows::{Reader, flag};
+use crate::rows::{Columns, Reader, flag};
 use crate::{Store, StoreError};
 
 pub(crate) const USER_COLUMNS: &str = "id, workspace_id, connection_id, external_id, upn, display_name, mail, \
                             department, enabled, lifecycle, created_at, updated_at";
 
-pub(crate) fn user_from(row: &AnyRow) -> Result<User, StoreError> {
+pub(crate) fn user_from<R: Columns>(row: &R) -> Result<User, StoreError> {
     let r = Reader::new(row, "users");
     Ok(User {
         id: r.parse("id")?,

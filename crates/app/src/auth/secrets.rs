@@ -45,7 +45,17 @@ pub(super) fn user_code() -> String {
 
 /// Lowercase hex, the stored form of hashes and digests.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+fn hmac_key(pepper: &[u8]) -> aws_lc_rs::hmac::Key {
+    aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, pepper)
 }
 
 pub(crate) fn hash_password(password: &Secret) -> Result<String, AppError> {
@@ -102,8 +112,9 @@ pub(super) fn check_email(email: &str) -> Result<String, AppError> {
 }
 
 impl App {
-    /// The HMAC key that secrets are hashed under, made on first use and sealed in the vault.
-    pub(super) async fn pepper(&self) -> Result<&[u8], AppError> {
+    /// The HMAC key that secrets are hashed under, made on first use and sealed in the vault
+    /// (kept as the ready key: every request with a token hashes it).
+    pub(super) async fn pepper(&self) -> Result<&aws_lc_rs::hmac::Key, AppError> {
         let pepper = self
             .inner
             .pepper
@@ -114,7 +125,7 @@ impl App {
                     .await
                     .map_err(AppError::internal)?
                 {
-                    return Ok::<_, AppError>(existing.expose().to_vec());
+                    return Ok::<_, AppError>(hmac_key(existing.expose()));
                 }
                 let mut fresh = [0u8; 32];
                 aws_lc_rs::rand::fill(&mut fresh)
@@ -130,7 +141,7 @@ impl App {
                     .await
                     .map_err(AppError::internal)?
                     .ok_or_else(|| AppError::internal("the pepper vanished"))?;
-                Ok(stored.expose().to_vec())
+                Ok(hmac_key(stored.expose()))
             })
             .await?;
         Ok(pepper)
@@ -138,8 +149,7 @@ impl App {
 
     /// The stored form of a secret: HMAC-SHA-256 under the pepper, hex.
     pub(crate) async fn secret_hash(&self, secret: &str) -> Result<String, AppError> {
-        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.pepper().await?);
-        let tag = aws_lc_rs::hmac::sign(&key, secret.as_bytes());
+        let tag = aws_lc_rs::hmac::sign(self.pepper().await?, secret.as_bytes());
         Ok(hex(tag.as_ref()))
     }
 }

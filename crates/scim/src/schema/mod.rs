@@ -395,10 +395,14 @@ pub fn service_provider_config(base: &str) -> Value {
 /// The `filter.maxResults` the service provider config announces: a list answers at most this many
 /// resources per page.
 pub fn max_results() -> u64 {
-    serde_json::from_str::<Value>(SERVICE_PROVIDER_CONFIG_JSON)
-        .ok()
-        .and_then(|c| c["filter"]["maxResults"].as_u64())
-        .unwrap_or(100)
+    // Read once: every list asks, and the config is a constant of the binary.
+    static MAX_RESULTS: LazyLock<u64> = LazyLock::new(|| {
+        serde_json::from_str::<Value>(SERVICE_PROVIDER_CONFIG_JSON)
+            .ok()
+            .and_then(|c| c["filter"]["maxResults"].as_u64())
+            .unwrap_or(100)
+    });
+    *MAX_RESULTS
 }
 
 #[cfg(test)]

@@ -4,13 +4,12 @@
 use std::collections::{HashMap, HashSet};
 
 use behalf_domain::{ConnectionId, Group, GroupId, NewEvent, UserId, WorkspaceId, now_millis};
-use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::query::{Resource, ScimQuery};
 use super::{SCIM_COLUMNS, ScimPage, ScimWrite, insert_event};
 use crate::groups::{GROUP_COLUMNS, group_from};
-use crate::rows::Reader;
+use crate::rows::{Columns, Reader};
 use crate::{Store, StoreError};
 
 /// A member as a group's `members` lists it.
@@ -52,7 +51,7 @@ pub enum ScimMembersChange<'a> {
     },
 }
 
-fn row_from(row: &AnyRow) -> Result<ScimGroupRow, StoreError> {
+fn row_from<R: Columns>(row: &R) -> Result<ScimGroupRow, StoreError> {
     let r = Reader::new(row, "directory_groups");
     Ok(ScimGroupRow {
         group: group_from(row)?,
@@ -64,6 +63,12 @@ fn row_from(row: &AnyRow) -> Result<ScimGroupRow, StoreError> {
         },
         members: None,
     })
+}
+
+impl super::FromColumns for ScimGroupRow {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, StoreError> {
+        row_from(row)
+    }
 }
 
 async fn fetch_group(
@@ -358,13 +363,12 @@ impl Store {
             mut resources,
             total,
         } = self
-            .scim_page(
+            .scim_page::<ScimGroupRow>(
                 Resource::Group,
                 &columns,
                 scope,
                 connection,
                 query,
-                row_from,
             )
             .await?;
         if with_members && !resources.is_empty() {

@@ -10,10 +10,11 @@ mod users;
 use behalf_domain::{Event, EventId, NewEvent, WorkspaceId, now_millis};
 use sqlx::{Any, Transaction};
 
-use crate::rows::Reader;
+use crate::rows::{Columns, Reader};
 use crate::{Store, StoreError};
 
 pub use groups::{ScimGroupRow, ScimGroupWrite, ScimMember, ScimMembersChange};
+pub(crate) use query::Bind;
 pub use query::{
     ScimAttr, ScimAttrType, ScimCond, ScimMulti, ScimOp, ScimQuery, ScimSort, ScimValue,
     Unsupported,
@@ -110,21 +111,25 @@ pub(crate) fn where_sql(
     Ok(sql)
 }
 
+/// A resource read out of a row of either kind (sqlx's, or the SQLite readers').
+pub(crate) trait FromColumns: Sized {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, StoreError>;
+}
+
 /// The SCIM columns users and groups both carry, after the entity's own.
 pub(crate) const SCIM_COLUMNS: &str = "scim_external_id, scim_version, scim_resource";
 
 impl Store {
     /// One page of the `resource`s `scope` holds (`FROM … WHERE …` with the connection bound
     /// as `$1`) that match `query`'s filter, selecting `columns` in `query`'s order, each row
-    /// read by `read`; and how many match in all.
-    pub(crate) async fn scim_page<T>(
+    /// read as a `T`; and how many match in all.
+    pub(crate) async fn scim_page<T: FromColumns>(
         &self,
         resource: query::Resource,
         columns: &str,
         scope: &str,
         connection: behalf_domain::ConnectionId,
         query: &ScimQuery,
-        read: impl Fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
     ) -> Result<ScimPage<T>, StoreError> {
         let cond = where_sql(resource, query.filter.as_ref(), 2)?;
         let base = format!("{scope} AND {}", cond.text);
@@ -141,12 +146,20 @@ impl Store {
                 query.limit.max(0),
                 query.offset.max(0)
             );
-            let q = bind_all(
-                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connection.to_string()),
-                &cond.binds,
-            );
-            for row in q.fetch_all(self.pool()).await? {
-                resources.push(read(&row)?);
+            if let Some(readers) = self.readers() {
+                // The SQLite file: on the calling thread (see `readers`).
+                let mut binds = Vec::with_capacity(cond.binds.len() + 1);
+                binds.push(Bind::Text(connection.to_string()));
+                binds.extend(cond.binds.iter().cloned());
+                resources = readers.query(&sql, &binds)?;
+            } else {
+                let q = bind_all(
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connection.to_string()),
+                    &cond.binds,
+                );
+                for row in q.fetch_all(self.pool()).await? {
+                    resources.push(T::from_columns(&row)?);
+                }
             }
         }
         let total = self

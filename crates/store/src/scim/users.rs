@@ -1,12 +1,11 @@
 //! Users pushed by SCIM: rows of `users` with their SCIM columns and emails.
 
 use behalf_domain::{ConnectionId, NewEvent, Upn, User, UserId, WorkspaceId, now_millis};
-use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::query::{Resource, ScimQuery};
 use super::{SCIM_COLUMNS, ScimPage, ScimWrite, insert_event};
-use crate::rows::{Reader, flag};
+use crate::rows::{Columns, Reader, flag};
 use crate::users::{USER_COLUMNS, mail_key, name_key, user_from};
 use crate::{Store, StoreError};
 
@@ -41,7 +40,7 @@ pub struct ScimUserRow {
     pub resource: serde_json::Value,
 }
 
-fn row_from(row: &AnyRow) -> Result<ScimUserRow, StoreError> {
+fn row_from<R: Columns>(row: &R) -> Result<ScimUserRow, StoreError> {
     let r = Reader::new(row, "users");
     Ok(ScimUserRow {
         user: user_from(row)?,
@@ -52,6 +51,12 @@ fn row_from(row: &AnyRow) -> Result<ScimUserRow, StoreError> {
             None => serde_json::Value::Object(Default::default()),
         },
     })
+}
+
+impl super::FromColumns for ScimUserRow {
+    fn from_columns<R: Columns>(row: &R) -> Result<Self, StoreError> {
+        row_from(row)
+    }
 }
 
 async fn write_emails(
@@ -202,6 +207,14 @@ impl Store {
             "SELECT {USER_COLUMNS}, {SCIM_COLUMNS} FROM users WHERE id = $1 AND connection_id = $2 \
              AND scim_deleted_at IS NULL"
         );
+        if let Some(readers) = self.readers() {
+            let binds = [
+                super::Bind::Text(id.to_string()),
+                super::Bind::Text(connection.to_string()),
+            ];
+            let rows: Vec<ScimUserRow> = readers.query(&sql, &binds)?;
+            return Ok(rows.into_iter().next());
+        }
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.to_string())
             .bind(connection.to_string())
@@ -324,7 +337,7 @@ impl Store {
     ) -> Result<ScimPage<ScimUserRow>, StoreError> {
         let columns = format!("{USER_COLUMNS}, {SCIM_COLUMNS}");
         let scope = "FROM users u WHERE u.connection_id = $1 AND u.scim_deleted_at IS NULL";
-        self.scim_page(Resource::User, &columns, scope, connection, query, row_from)
+        self.scim_page(Resource::User, &columns, scope, connection, query)
             .await
     }
 }
