@@ -190,6 +190,8 @@ struct Run {
     /// net refill × the run's duration), the part drawn.
     writes_used: f64,
     units_used: f64,
+    /// When each client's last user was done (s).
+    finished: Vec<f64>,
 }
 
 impl Run {
@@ -203,15 +205,33 @@ impl Run {
 }
 
 /// `users` users provisioned by `clients` pacers with `concurrency` workers each, each client
-/// its own share of them.
+/// its own equal share of them.
 fn simulate(
-    mut graph: Graph,
+    graph: Graph,
     clients: usize,
     concurrency: usize,
     users: u64,
     latency: Duration,
     paced: bool,
 ) -> Run {
+    let n = clients as u64;
+    let parts: Vec<u64> = (0..n)
+        .map(|c| users / n + u64::from(c < users % n))
+        .collect();
+    simulate_parts(graph, &parts, concurrency, latency, paced)
+}
+
+/// As [`simulate`], client `c` provisioning `parts[c]` users: one with less work finishes first,
+/// and the others must then take up its part of the budget.
+fn simulate_parts(
+    mut graph: Graph,
+    parts: &[u64],
+    concurrency: usize,
+    latency: Duration,
+    paced: bool,
+) -> Run {
+    let clients = parts.len();
+    let users: u64 = parts.iter().sum();
     let t0 = Instant::now();
     let settings = PacingSettings::default();
     let mut pacers: Vec<State> = (0..clients).map(|_| State::new(settings, t0)).collect();
@@ -230,10 +250,10 @@ fn simulate(
     let mut gates: Vec<Option<usize>> = vec![None; clients];
     // Each client has its own part of the users, as two processes given a half each: one may
     // finish first, and the other must then take up the whole budget alone.
-    let mut left: Vec<u64> = (0..clients as u64)
-        .map(|c| users / clients as u64 + u64::from(c < users % clients as u64))
-        .collect();
+    let mut left: Vec<u64> = parts.to_vec();
     let mut done = 0u64;
+    // Per client, users done and when its last one was.
+    let mut finished: Vec<(u64, f64)> = vec![(0, 0.0); clients];
     // Answers by when they arrive (latencies differ, so not in the order sent).
     let mut arrivals = Arrivals::new();
     let mut sent = 0u64;
@@ -261,6 +281,10 @@ fn simulate(
                         Call::Options => Some(Call::Post),
                         Call::Post => {
                             done += 1;
+                            finished[w.client].0 += 1;
+                            if finished[w.client].0 == parts[w.client] {
+                                finished[w.client].1 = now.duration_since(t0).as_secs_f64();
+                            }
                             None
                         }
                     };
@@ -350,6 +374,7 @@ fn simulate(
         throttled: graph.throttled,
         writes_used: graph.writes_admitted as f64 / available(w0, graph.shared_per_sec),
         units_used: graph.units_admitted / available(u0, 0.0),
+        finished: finished.iter().map(|f| f.1).collect(),
     }
 }
 
@@ -387,9 +412,11 @@ fn admit(s: &mut State, now: Instant, call: Call, options: &CallKind, post: &Cal
 }
 
 fn report(case: &str, run: &Run) -> String {
+    let finished: Vec<String> = run.finished.iter().map(|t| format!("{t:.1} s")).collect();
     format!(
-        "{case}: {:.1} s, {:.1} users/s, writes used {:.3}, units used {:.3}, {} × 429 of {} ({:.2} %)",
+        "{case}: {:.1} s (clients done at {}), {:.1} users/s, writes used {:.3}, units used {:.3}, {} × 429 of {} ({:.2} %)",
         run.seconds,
+        finished.join(", "),
         run.users_per_sec(),
         run.writes_used,
         run.units_used,
@@ -448,6 +475,43 @@ fn a_budget_shared_with_another_client_is_used_together() {
         assert!(run.writes_used >= 0.95, "{case}");
         assert!(run.throttled_share() <= 0.01, "{case}");
     }
+}
+
+#[test]
+#[ignore = "short: at 100 / 5 s with creationOptions a write, 14 × 429 of 1,314 (1.07 %); see BENCHMARKS.md, Graph under faults, third session"]
+fn a_client_left_alone_on_a_shared_budget_takes_it_up() {
+    // Two instances on one budget, one with a third of the work: it finishes first, and the
+    // other must then draw on the whole budget alone, at once (the processes' benchmark: two
+    // pacers did not share fairly, and the one left alone climbed too slowly: 93 % used). Every
+    // bucket size, creationOptions drawing on the write bucket or not. In simulated time the
+    // one left alone does take the budget up (98.5–99.3 % used in every case): the processes'
+    // shortfall is not reproduced here. What this case shows short instead is the 429s of the
+    // smallest budget, where both pacers burst into one bucket of 100.
+    let mut short = Vec::new();
+    for (capacity, window) in [(100.0, 5.0), (600.0, 30.0), (3000.0, 150.0)] {
+        for options_write in [false, true] {
+            let per_user = if options_write { 2.0 } else { 1.0 };
+            let refill_secs = f64::max(3.0 * window, 60.0);
+            let users = ((capacity + 20.0 * refill_secs) / per_user) as u64;
+            let graph = Graph::new(Some(Bucket::new(capacity, window)), None, options_write);
+            let parts = [users / 3, users - users / 3];
+            let run = simulate_parts(graph, &parts, 16, Duration::from_millis(20), true);
+            let case = report(
+                &format!(
+                    "{capacity} / {window} s, parts {parts:?}, creationOptions a write: {options_write}"
+                ),
+                &run,
+            );
+            eprintln!("{case}");
+            if run.writes_used < 0.95 || run.throttled_share() > 0.01 {
+                short.push(case);
+            }
+        }
+    }
+    assert!(
+        short.is_empty(),
+        "short of 95 % used or past 1 % 429: {short:#?}"
+    );
 }
 
 #[test]
