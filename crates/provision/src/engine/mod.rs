@@ -341,33 +341,12 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
     ) -> Result<(), EngineError> {
         let inner = &self.inner;
         let lease_ms = i64::try_from(inner.options.lease.as_millis()).unwrap_or(i64::MAX);
-        // The last item's outcome commit, still going while this worker takes its next item:
-        // nothing waits for it but the run's end. Exactly-once does not: the commit that must
-        // precede a POST (the item's `credential_created`, in `step`) is awaited there, before
-        // sending. Until this one is durable the item stays `credential_created`, which a crash
-        // settles by listing the user's methods and finding the passkey's tag, never by sending
-        // again; and no other worker takes the item meanwhile (our lease holds it).
-        let mut finishing = None;
         loop {
             if *stop.borrow() {
-                return settle(finishing.take()).await;
+                return Ok(());
             }
-            let next = async {
-                let Some(claim) = self.next_claim(job_id, lease_ms, claims).await? else {
-                    return Ok(None);
-                };
-                let step = match context.mode {
-                    JobMode::OnBehalf => self.step(&claim).await?,
-                    JobMode::Manual => self.manual_step(&claim, context).await?,
-                    JobMode::Local => self.local_step(&claim, context).await?,
-                };
-                Ok::<_, EngineError>(Some((claim, step)))
-            };
-            let (finished, next) = futures::join!(settle(finishing.take()), next);
-            finished?;
-            let Some((claim, step)) = next? else {
-                // Nothing claimable now (and the last outcome is committed: the store's answers
-                // below count it); items the RP asked to wait on may become so (and items
+            let Some(claim) = self.next_claim(job_id, lease_ms, claims).await? else {
+                // Nothing claimable now; items the RP asked to wait on may become so (and items
                 // waiting for their users, when this run watches them).
                 let next = if context.wait_for_users {
                     inner.store.next_deferred_in(job_id).await?
@@ -385,6 +364,11 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 }
                 continue;
             };
+            let step = match context.mode {
+                JobMode::OnBehalf => self.step(&claim).await?,
+                JobMode::Manual => self.manual_step(&claim, context).await?,
+                JobMode::Local => self.local_step(&claim, context).await?,
+            };
             let Claim { item, user, .. } = claim;
             match step {
                 Step::Settled(settled) => {
@@ -393,7 +377,28 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                     }
                 }
                 Step::Done(finish, passkey_id) => {
-                    finishing = Some(self.finish(item, user, finish, passkey_id, progress));
+                    let outcome = ItemOutcome {
+                        passkey_id,
+                        ..finish.outcome
+                    };
+                    // The item's final state, the passkey's and the event: one commit.
+                    let mut set = WriteSet::new();
+                    if let Some(registration) = &finish.registration {
+                        set.mark_passkey_registered(
+                            registration.passkey_id,
+                            &registration.method_id,
+                        );
+                        set.set_security_key_state(registration.key_id, SecurityKeyState::Active);
+                    }
+                    set.update_item(item.id, &inner.options.worker_id, finish.state, &outcome);
+                    self.record(&mut set, &user, finish.state, &outcome);
+                    match inner.store.commit(set).await {
+                        // Our lease expired and another worker owns the item now: its outcome
+                        // counts (it finds what we registered by listing).
+                        Err(StoreError::LeaseLost { .. }) => continue,
+                        other => other?,
+                    }
+                    report(progress, &user, finish.state, &outcome);
                 }
                 Step::Later { why, after } => {
                     tracing::debug!(user = %user.upn, %why, after_ms = after.as_millis() as u64, "item deferred as the relying party asked");
@@ -443,38 +448,6 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
         }
     }
 
-    /// Commits where an item ended: its final state, the passkey's and the event, in one
-    /// commit; then counts it in the run's progress.
-    async fn finish(
-        &self,
-        item: behalf_domain::Item,
-        user: User,
-        finish: Finish,
-        passkey_id: Option<PasskeyId>,
-        progress: &Progress,
-    ) -> Result<(), EngineError> {
-        let inner = &self.inner;
-        let outcome = ItemOutcome {
-            passkey_id,
-            ..finish.outcome
-        };
-        let mut set = WriteSet::new();
-        if let Some(registration) = &finish.registration {
-            set.mark_passkey_registered(registration.passkey_id, &registration.method_id);
-            set.set_security_key_state(registration.key_id, SecurityKeyState::Active);
-        }
-        set.update_item(item.id, &inner.options.worker_id, finish.state, &outcome);
-        self.record(&mut set, &user, finish.state, &outcome);
-        match inner.store.commit(set).await {
-            // Our lease expired and another worker owns the item now: its outcome counts (it
-            // finds what we registered by listing).
-            Err(StoreError::LeaseLost { .. }) => return Ok(()),
-            other => other?,
-        }
-        report(progress, &user, finish.state, &outcome);
-        Ok(())
-    }
-
     /// Adds the event that records an item's outcome to `set`.
     fn record(&self, set: &mut WriteSet, user: &User, state: ItemState, outcome: &ItemOutcome) {
         let inner = &self.inner;
@@ -501,16 +474,6 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 .rp(inner.rp.rp_id())
                 .detail(detail),
         );
-    }
-}
-
-/// Awaits an outcome commit still going, if any.
-async fn settle(
-    finishing: Option<impl Future<Output = Result<(), EngineError>>>,
-) -> Result<(), EngineError> {
-    match finishing {
-        Some(commit) => commit.await,
-        None => Ok(()),
     }
 }
 

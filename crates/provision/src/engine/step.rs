@@ -47,21 +47,12 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
             }
         };
 
-        // pending → credential_created, in the one commit below. The item is not recorded
-        // `options_fetched` first: a commit each user waits for (7–9 ms against two 54 ms round
-        // trips at 64 × 50 ms) that exactly-once does not need. What it needs is this: **the
-        // sealed credential, the passkey's record and the item's `credential_created` are durable
-        // before the fido2Methods POST is sent**, so that a crash after sending is reconciled by
-        // the passkey's tag (`reconcile`, which lists the user's methods) and never POSTed twice.
-        // That commit stays before the POST. A crash between the creationOptions GET and it
-        // leaves the item `pending` (or `options_fetched`, from an older release; both are
-        // retried the same way): nothing was sent that could land, the challenge is left to
-        // expire, and the next attempt (`attempts > 1`) fetches fresh options and destroys
-        // whatever the dead one may have sealed.
+        // pending → options_fetched
         let options_json = match inner.rp.creation_options(&rp_user).await {
             Ok(json) => json,
             Err(e) => return Ok(rp_refusal("fetching creation options", &e)),
         };
+        self.advance(item, ItemState::OptionsFetched, None).await?;
 
         let options = match CreationOptions::from_json(&options_json) {
             Ok(options) => options,
@@ -78,7 +69,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 .await?;
         }
 
-        // → credential_created: sealed in the vault and recorded in one commit,
+        // options_fetched → credential_created: sealed in the vault and recorded in one commit,
         // then sent.
         let (registration, credential) =
             match inner.authenticator.make_credential_unstored(&options).await {
@@ -276,6 +267,23 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                     .map_err(|e| EngineError::Credentials(e.to_string()))?;
             }
         }
+        Ok(())
+    }
+
+    pub(super) async fn advance(
+        &self,
+        item: &behalf_domain::Item,
+        state: ItemState,
+        passkey_id: Option<PasskeyId>,
+    ) -> Result<(), EngineError> {
+        let outcome = ItemOutcome {
+            passkey_id,
+            ..Default::default()
+        };
+        self.inner
+            .store
+            .update_item(item.id, &self.inner.options.worker_id, state, &outcome)
+            .await?;
         Ok(())
     }
 
