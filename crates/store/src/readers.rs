@@ -23,7 +23,9 @@ use crate::scim::{Bind, FromColumns};
 
 /// How many read connections: enough that each async worker thread finds one free.
 fn reader_count() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8)
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8)
 }
 
 /// Prepared statements kept per connection (the SCIM filters in use are few shapes).
@@ -114,10 +116,7 @@ impl Readers {
         let mut rows = statement.raw_query();
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            out.push(T::from_columns(&Row {
-                row,
-                names: &names,
-            })?);
+            out.push(T::from_columns(&Row { row, names: &names })?);
         }
         Ok(out)
     }
@@ -169,7 +168,10 @@ impl Columns for Row<'_, '_> {
         match self.value(column)? {
             ValueRef::Null => Ok(None),
             ValueRef::Integer(i) => Ok(Some(i)),
-            other => Err(format!("expected an integer, found {:?}", other.data_type())),
+            other => Err(format!(
+                "expected an integer, found {:?}",
+                other.data_type()
+            )),
         }
     }
 

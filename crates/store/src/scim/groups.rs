@@ -363,13 +363,7 @@ impl Store {
             mut resources,
             total,
         } = self
-            .scim_page::<ScimGroupRow>(
-                Resource::Group,
-                &columns,
-                scope,
-                connection,
-                query,
-            )
+            .scim_page::<ScimGroupRow>(Resource::Group, &columns, scope, connection, query)
             .await?;
         if with_members && !resources.is_empty() {
             let ids: Vec<GroupId> = resources.iter().map(|r| r.group.id).collect();
