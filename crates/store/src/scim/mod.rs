@@ -146,26 +146,32 @@ impl Store {
                 query.limit.max(0),
                 query.offset.max(0)
             );
-            if let Some(readers) = self.readers() {
-                // The SQLite file: on the calling thread (see `readers`).
-                let mut binds = Vec::with_capacity(cond.binds.len() + 1);
-                binds.push(Bind::Text(connection.to_string()));
-                binds.extend(cond.binds.iter().cloned());
-                resources = readers.query(&sql, &binds)?;
-            } else {
-                let q = bind_all(
-                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connection.to_string()),
-                    &cond.binds,
-                );
-                for row in q.fetch_all(self.pool()).await? {
-                    resources.push(T::from_columns(&row)?);
-                }
-            }
+            let mut binds = Vec::with_capacity(cond.binds.len() + 1);
+            binds.push(Bind::Text(connection.to_string()));
+            binds.extend(cond.binds.iter().cloned());
+            resources = self.scim_rows(sql, &binds).await?;
         }
         let total = self
             .scim_total(&base, &cond, connection, query, resources.len())
             .await?;
         Ok(ScimPage { resources, total })
+    }
+
+    /// The rows of a read-only `sql` with `binds` for `$1`, `$2`, …: on the SQLite file's
+    /// read connections when there are some (on the calling thread, see `readers`), otherwise
+    /// through the pool.
+    pub(crate) async fn scim_rows<T: FromColumns>(
+        &self,
+        sql: String,
+        binds: &[Bind],
+    ) -> Result<Vec<T>, StoreError> {
+        if let Some(readers) = self.readers() {
+            return readers.query(&sql, binds);
+        }
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(T::from_columns).collect()
     }
 
     /// How many match in all: the page says it when it is the whole answer (the usual

@@ -207,20 +207,12 @@ impl Store {
             "SELECT {USER_COLUMNS}, {SCIM_COLUMNS} FROM users WHERE id = $1 AND connection_id = $2 \
              AND scim_deleted_at IS NULL"
         );
-        if let Some(readers) = self.readers() {
-            let binds = [
-                super::Bind::Text(id.to_string()),
-                super::Bind::Text(connection.to_string()),
-            ];
-            let rows: Vec<ScimUserRow> = readers.query(&sql, &binds)?;
-            return Ok(rows.into_iter().next());
-        }
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .bind(connection.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(row_from).transpose()
+        let binds = [
+            super::Bind::Text(id.to_string()),
+            super::Bind::Text(connection.to_string()),
+        ];
+        let rows: Vec<ScimUserRow> = self.scim_rows(sql, &binds).await?;
+        Ok(rows.into_iter().next())
     }
 
     /// Replaces user `id` if it is still at `expected_version`. A user turned inactive is
