@@ -28,7 +28,10 @@ pub struct Opened {
 /// Opens (and migrates) the configured database.
 pub async fn open_store(config: &Config) -> Result<Store, AppError> {
     let url = config.database_url();
-    Store::connect(url.expose())
+    let options = behalf_store::StoreOptions {
+        pool_size: config.database_pool_size,
+    };
+    Store::connect_with(url.expose(), options)
         .await
         .map_err(|e| AppError::NotConfigured(format!("the database is not usable: {e}")))
 }

@@ -35,6 +35,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; the SQLite file in `data_dir` when absent.
     pub database_url: Option<Secret>,
+    /// How many connections to PostgreSQL each process keeps at most (16 when absent). Fewer
+    /// keep the same few server processes busy and their caches warm; several Behalf instances
+    /// on one server share its `max_connections`. SQLite always has one writer.
+    #[serde(default)]
+    pub database_pool_size: Option<u32>,
     /// Address `behalf serve` listens on.
     pub listen: SocketAddr,
     /// The workspace (organisation) the CLI acts in.
@@ -247,6 +252,7 @@ const SECRET_KEYS: &[&str] = &[
 const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
     "database_url",
+    "database_pool_size",
     "listen",
     "workspace",
     "master_key_file",

@@ -1,6 +1,6 @@
 //! RFC 7644 §3.4.2 list responses.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::schema::LIST_RESPONSE;
 
@@ -8,13 +8,15 @@ use crate::schema::LIST_RESPONSE;
 /// `Resources` is always present, empty when nothing matched (Entra's "Test connection" filters on a
 /// random GUID and expects exactly that).
 pub fn list_response(resources: Vec<Value>, total_results: u64, start_index: u64) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total_results,
-        "startIndex": start_index.max(1),
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+    // Built field by field rather than with `json!`, which would copy every resource through
+    // `to_value` (a deep clone of the whole page).
+    let mut out = Map::new();
+    out.insert("schemas".into(), json!([LIST_RESPONSE]));
+    out.insert("totalResults".into(), total_results.into());
+    out.insert("startIndex".into(), start_index.max(1).into());
+    out.insert("itemsPerPage".into(), resources.len().into());
+    out.insert("Resources".into(), Value::Array(resources));
+    Value::Object(out)
 }
 
 #[cfg(test)]

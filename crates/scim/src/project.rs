@@ -68,6 +68,69 @@ pub fn project(
     Value::Object(out)
 }
 
+/// [`project`] with neither `attributes` nor `excludedAttributes` (nearly every request an
+/// identity provider sends), done in place on a resource the caller owns: the same output
+/// without copying every value twice (the property tests hold the two equal).
+pub fn project_default(mut resource: Value, kind: ResourceKind) -> Value {
+    let Value::Object(obj) = &mut resource else {
+        return if clean_in_place(&mut resource) {
+            resource
+        } else {
+            Value::Null
+        };
+    };
+    obj.retain(|key, v| {
+        if key == "schemas" {
+            return clean_in_place(v);
+        }
+        if let Some(ext) = kind.extension(key) {
+            let Value::Object(inner) = v else {
+                return false;
+            };
+            let ext_schema = schema::schema_by_id(ext);
+            inner.retain(|k2, v2| keep_default(v2, ext_schema.and_then(|s| s.attribute(k2))));
+            return !inner.is_empty();
+        }
+        keep_default(v, schema::core_attribute(kind, key))
+    });
+    resource
+}
+
+/// Whether an attribute defined by `def` stays in a default answer, its value reduced in place
+/// to the sub-attributes returned by default and cleaned of nulls.
+fn keep_default(v: &mut Value, def: Option<&Attribute>) -> bool {
+    if !sub_default(def) {
+        return false;
+    }
+    retain_default_subs(v, def);
+    clean_in_place(v)
+}
+
+/// `filter_subs` with the default selection, in place.
+fn retain_default_subs(v: &mut Value, def: Option<&Attribute>) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(|x| retain_default_subs(x, def)),
+        Value::Object(o) => o.retain(|k, _| sub_default(def.and_then(|d| d.sub_attribute(k)))),
+        _ => {}
+    }
+}
+
+/// [`clean`] in place: whether anything is left.
+fn clean_in_place(v: &mut Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Array(items) => {
+            items.retain_mut(clean_in_place);
+            !items.is_empty()
+        }
+        Value::Object(o) => {
+            o.retain(|_, x| clean_in_place(x));
+            !o.is_empty()
+        }
+        _ => true,
+    }
+}
+
 /// Whether a path is an extension's URN as a whole (`urn:…:enterprise:2.0:User`), which the
 /// grammar reads as the attribute `User` of the schema `urn:…:2.0`.
 fn names_schema(p: &AttrPath, ext: &str) -> bool {

@@ -13,6 +13,7 @@ use behalf_scim::filter::{
 };
 use behalf_scim::patch::{PatchRequest, apply};
 use behalf_scim::path::{PatchPath, parse_path};
+use behalf_scim::project::{project, project_default};
 use behalf_scim::schema::{ENTERPRISE_USER, ResourceKind, USER};
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value, json};
@@ -521,6 +522,21 @@ proptest! {
     fn patch_path_print_parse_round_trip(p in patch_path()) {
         let printed = p.to_string();
         prop_assert_eq!(parse_path(&printed), Ok(p), "printed: {}", printed);
+    }
+
+    /// The usual answer's projection, done in place, is the general one's (an extension's
+    /// value of any shape included).
+    #[test]
+    fn the_default_projection_in_place_answers_as_project_does(
+        r in prop_oneof![resource(true), json_value(true)],
+        ext in prop::option::of(json_value(true)),
+        k in kind(),
+    ) {
+        let mut r = r;
+        if let (Some(ext), Some(obj)) = (ext, r.as_object_mut()) {
+            obj.insert(ENTERPRISE_USER.to_owned(), ext);
+        }
+        prop_assert_eq!(project_default(r.clone(), k), project(&r, k, &[], &[]));
     }
 
     /// Matching never panics, whatever the filter and the resource.

@@ -90,6 +90,17 @@ impl Backend {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// PostgreSQL connections a process keeps when the configuration does not say.
+pub const DEFAULT_POSTGRES_POOL: u32 = 16;
+
+/// How a store is opened beyond its URL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// PostgreSQL connections kept at most ([`DEFAULT_POSTGRES_POOL`] when `None`); SQLite
+    /// ignores it (one writer, its page cache kept warm).
+    pub pool_size: Option<u32>,
+}
+
 /// The handle every other crate persists through. Cheap to clone (a pool handle).
 #[derive(Clone)]
 pub struct Store {
@@ -129,13 +140,23 @@ pub fn redact_url(url: &str) -> String {
 impl Store {
     /// Opens the database at `url` (`sqlite://…` or `postgres://…`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let store = Self::open(url).await?;
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with `options`.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        let store = Self::open_with(url, options).await?;
         store.migrate().await?;
         Ok(store)
     }
 
     /// Opens the database without migrating (for `readyz`-style checks and tests of migration).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with `options`.
+    pub async fn open_with(url: &str, store_options: StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let redacted = redact_url(url);
         let backend = if url.starts_with("sqlite:") {
@@ -173,7 +194,10 @@ impl Store {
                 // SQLite has one writer at a time, and a connection drops its page cache
                 // whenever another connection commits: one connection, its cache kept warm.
                 Backend::Sqlite => 1,
-                Backend::Postgres => 16,
+                Backend::Postgres => store_options
+                    .pool_size
+                    .unwrap_or(DEFAULT_POSTGRES_POOL)
+                    .max(1),
             })
             .acquire_timeout(Duration::from_secs(10))
             // A ping before every acquire doubles the round trips of a one-query request (a

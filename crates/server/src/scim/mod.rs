@@ -64,7 +64,9 @@ pub fn router() -> Router<ServerState> {
 
 /// A SCIM JSON answer.
 pub(crate) fn scim_json(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    // `to_vec` writes straight into the buffer (`to_string` goes through `fmt::Write`); a
+    // `Value` always serialises.
+    let mut response = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(behalf_scim::CONTENT_TYPE),

@@ -140,9 +140,12 @@ impl Store {
             // binding it again for the next lookup expires the cached statement and every
             // `userName eq` lookup was parsed and planned anew (7-8 % of the lookup's time).
             // The usual lookup's text is the same every time, so it stays prepared.
+            let order = match &query.filter {
+                Some(cond) if query::at_most_one(resource, cond) => String::new(),
+                _ => query::order_by(resource, query.sort, query.descending),
+            };
             let sql = format!(
-                "SELECT {columns} {base} {} LIMIT {} OFFSET {}",
-                query::order_by(resource, query.sort, query.descending),
+                "SELECT {columns} {base} {order} LIMIT {} OFFSET {}",
                 query.limit.max(0),
                 query.offset.max(0)
             );

@@ -169,10 +169,25 @@ fn fold(ops: Vec<MemberOp>) -> (Option<Vec<UserId>>, Vec<UserId>, Vec<UserId>) {
 
 impl Scim<'_> {
     fn render_group(&self, base: &str, row: &ScimGroupRow) -> Value {
-        let mut out = match &row.resource {
+        let stored = match &row.resource {
             Value::Object(o) => o.clone(),
             _ => Map::new(),
         };
+        self.complete_group(base, stored, row)
+    }
+
+    /// [`Self::render_group`] of a row the caller is done with: its stored resource is moved
+    /// into the answer, not copied.
+    fn render_owned_group(&self, base: &str, mut row: ScimGroupRow) -> Value {
+        let stored = match std::mem::take(&mut row.resource) {
+            Value::Object(o) => o,
+            _ => Map::new(),
+        };
+        self.complete_group(base, stored, &row)
+    }
+
+    /// The stored resource `out` of `row`, with the columns' truth, its members and `meta`.
+    fn complete_group(&self, base: &str, mut out: Map<String, Value>, row: &ScimGroupRow) -> Value {
         let id = row.group.id.to_string();
         out.insert("id".into(), json!(id));
         out.insert("displayName".into(), json!(row.group.display_name));
@@ -214,12 +229,7 @@ impl Scim<'_> {
         projection: &Projection,
     ) -> ScimResource {
         ScimResource {
-            body: behalf_scim::project::project(
-                &self.render_group(base, row),
-                ResourceKind::Group,
-                &projection.attributes,
-                &projection.excluded,
-            ),
+            body: projection.apply(self.render_group(base, row), ResourceKind::Group),
             version: row.version,
         }
     }
@@ -264,8 +274,12 @@ impl Scim<'_> {
             .await?;
         let resources = page
             .resources
-            .iter()
-            .map(|row| self.answer_group(base, row, &params.projection).body)
+            .into_iter()
+            .map(|row| {
+                params
+                    .projection
+                    .apply(self.render_owned_group(base, row), ResourceKind::Group)
+            })
             .collect();
         Ok(behalf_scim::list::list_response(
             resources,

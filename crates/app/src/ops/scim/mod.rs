@@ -99,6 +99,15 @@ impl Projection {
         })
     }
 
+    /// The answer's form of a full resource of `kind` (RFC 7644 §3.4.2.5); the usual request,
+    /// which names neither list, is projected in place.
+    pub(crate) fn apply(&self, resource: Value, kind: ResourceKind) -> Value {
+        if self.attributes.is_empty() && self.excluded.is_empty() {
+            return behalf_scim::project::project_default(resource, kind);
+        }
+        behalf_scim::project::project(&resource, kind, &self.attributes, &self.excluded)
+    }
+
     /// Whether `name` (a top-level attribute) is left out of the answer.
     pub(crate) fn leaves_out(&self, name: &str) -> bool {
         if !self.attributes.is_empty() {

@@ -145,10 +145,25 @@ fn parse_user(body: &Value) -> Result<ParsedUser, ScimFailure> {
 impl Scim<'_> {
     /// The full resource of a stored user: what was written, with the columns' truth and `meta`.
     fn render_user(&self, base: &str, row: &ScimUserRow) -> Value {
-        let mut out = match &row.resource {
+        let stored = match &row.resource {
             Value::Object(o) => o.clone(),
             _ => Map::new(),
         };
+        self.complete_user(base, stored, row)
+    }
+
+    /// [`Self::render_user`] of a row the caller is done with: its stored resource is moved
+    /// into the answer, not copied.
+    fn render_owned_user(&self, base: &str, mut row: ScimUserRow) -> Value {
+        let stored = match std::mem::take(&mut row.resource) {
+            Value::Object(o) => o,
+            _ => Map::new(),
+        };
+        self.complete_user(base, stored, &row)
+    }
+
+    /// The stored resource `out` of `row`, with the columns' truth and `meta` laid over it.
+    fn complete_user(&self, base: &str, mut out: Map<String, Value>, row: &ScimUserRow) -> Value {
         let id = row.user.id.to_string();
         out.insert("id".into(), json!(id));
         out.insert("userName".into(), json!(row.user.upn.as_str()));
@@ -173,12 +188,7 @@ impl Scim<'_> {
 
     fn answer_user(&self, base: &str, row: &ScimUserRow, projection: &Projection) -> ScimResource {
         ScimResource {
-            body: behalf_scim::project::project(
-                &self.render_user(base, row),
-                ResourceKind::User,
-                &projection.attributes,
-                &projection.excluded,
-            ),
+            body: projection.apply(self.render_user(base, row), ResourceKind::User),
             version: row.version,
         }
     }
@@ -216,8 +226,12 @@ impl Scim<'_> {
             .await?;
         let resources = page
             .resources
-            .iter()
-            .map(|row| self.answer_user(base, row, &params.projection).body)
+            .into_iter()
+            .map(|row| {
+                params
+                    .projection
+                    .apply(self.render_owned_user(base, row), ResourceKind::User)
+            })
             .collect();
         Ok(behalf_scim::list::list_response(
             resources,
