@@ -10,7 +10,8 @@ use behalf_store::scim::{ScimGroupRow, ScimGroupWrite, ScimMembersChange, ScimWr
 use serde_json::{Map, Value, json};
 
 use super::{
-    ListParams, Projection, Scim, ScimFailure, ScimResource, get, invalid_value, parse_id, storable,
+    ListParams, Projection, Scim, ScimFailure, ScimResource, get, invalid_value, parse_id,
+    storable, stored_object,
 };
 
 struct ParsedGroup {
@@ -169,20 +170,13 @@ fn fold(ops: Vec<MemberOp>) -> (Option<Vec<UserId>>, Vec<UserId>, Vec<UserId>) {
 
 impl Scim<'_> {
     fn render_group(&self, base: &str, row: &ScimGroupRow) -> Value {
-        let stored = match &row.resource {
-            Value::Object(o) => o.clone(),
-            _ => Map::new(),
-        };
-        self.complete_group(base, stored, row)
+        self.complete_group(base, stored_object(row.resource.clone()), row)
     }
 
     /// [`Self::render_group`] of a row the caller is done with: its stored resource is moved
     /// into the answer, not copied.
     fn render_owned_group(&self, base: &str, mut row: ScimGroupRow) -> Value {
-        let stored = match std::mem::take(&mut row.resource) {
-            Value::Object(o) => o,
-            _ => Map::new(),
-        };
+        let stored = stored_object(std::mem::take(&mut row.resource));
         self.complete_group(base, stored, &row)
     }
 

@@ -17,7 +17,7 @@ use behalf_scim::filter::parse_attr_path;
 use behalf_scim::{AttrPath, ResourceKind, ScimError, ScimType};
 use behalf_store::StoreError;
 use behalf_store::scim::{ScimQuery, ScimSort};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 pub use crate::ops::scim_tokens::Scim;
 
@@ -81,6 +81,15 @@ pub(crate) fn invalid_value(detail: impl Into<String>) -> ScimFailure {
 pub struct ScimResource {
     pub body: Value,
     pub version: i64,
+}
+
+/// A stored resource as the object its answer is built on (the store writes only objects;
+/// anything else counts as empty).
+pub(crate) fn stored_object(resource: Value) -> Map<String, Value> {
+    match resource {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    }
 }
 
 /// `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5).

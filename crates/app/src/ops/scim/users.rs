@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     ListParams, Projection, Scim, ScimFailure, ScimResource, boolean, get, invalid_value, parse_id,
-    storable,
+    storable, stored_object,
 };
 
 /// How many times a write based on a read is retried when another write came in between
@@ -145,20 +145,13 @@ fn parse_user(body: &Value) -> Result<ParsedUser, ScimFailure> {
 impl Scim<'_> {
     /// The full resource of a stored user: what was written, with the columns' truth and `meta`.
     fn render_user(&self, base: &str, row: &ScimUserRow) -> Value {
-        let stored = match &row.resource {
-            Value::Object(o) => o.clone(),
-            _ => Map::new(),
-        };
-        self.complete_user(base, stored, row)
+        self.complete_user(base, stored_object(row.resource.clone()), row)
     }
 
     /// [`Self::render_user`] of a row the caller is done with: its stored resource is moved
     /// into the answer, not copied.
     fn render_owned_user(&self, base: &str, mut row: ScimUserRow) -> Value {
-        let stored = match std::mem::take(&mut row.resource) {
-            Value::Object(o) => o,
-            _ => Map::new(),
-        };
+        let stored = stored_object(std::mem::take(&mut row.resource));
         self.complete_user(base, stored, &row)
     }
 
