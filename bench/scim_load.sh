@@ -14,6 +14,9 @@
 # Environment: BACKENDS (default "sqlite postgres"), PG_URL (server URL without a database,
 # default postgres://postgres@127.0.0.1:5432; a fresh database behalf_scim_bench_<size>_<pid> is
 # made and dropped), DURATION (default 30s), CONNECTIONS (8), THREADS (wrk threads, 2),
+# PIN=1 gives the server and the load generator a core each (`taskset`: the server on CPU 1,
+# wrk with one thread on CPU 0; PostgreSQL's backends where the OS puts them): on a 2-core
+# machine wrk's threads otherwise take turns with the server's, which is most of the p99.
 # KEEP=1 keeps the work directory (logs, wrk output) and prints its path, SKIP_BUILD=1 uses the
 # release binaries as they are.
 set -euo pipefail
@@ -24,6 +27,10 @@ pg=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 duration=${DURATION:-30s}
 connections=${CONNECTIONS:-8}
 threads=${THREADS:-2}
+server_pin=() load_pin=()
+if [ "${PIN:-0}" = 1 ]; then
+  server_pin=(taskset -c 1) load_pin=(taskset -c 0) threads=1
+fi
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --quiet -p behalf
   cargo build --release --quiet -p behalf-sandbox --example scim_push
@@ -52,7 +59,7 @@ run() { # backend size
     export BEHALF_DATABASE_URL=$pg/$db
   fi
   token=$("$bin" scim-token create --name bench 2>"$dir/token.log")
-  "$bin" serve --no-workers --listen 127.0.0.1:0 >"$dir/serve.out" 2>"$dir/serve.log" &
+  "${server_pin[@]}" "$bin" serve --no-workers --listen 127.0.0.1:0 >"$dir/serve.out" 2>"$dir/serve.log" &
   pid=$!
   for _ in $(seq 1 300); do
     url=$(sed -n 's/^behalf listening on //p' "$dir/serve.out" | head -n 1)
@@ -67,8 +74,8 @@ run() { # backend size
   if [ "$backend" = postgres ]; then psql -q "$BEHALF_DATABASE_URL" -c ANALYZE; fi
   export SCIM_TOKEN=$token SCIM_NAMES=$dir/names.txt
   # Warm-up (caches, connection pools), then the measured run.
-  wrk -t"$threads" -c"$connections" -d5s -s bench/scim_load.lua "$url" >/dev/null
-  wrk -t"$threads" -c"$connections" -d"$duration" --latency -s bench/scim_load.lua "$url" >"$dir/wrk.txt"
+  "${load_pin[@]}" wrk -t"$threads" -c"$connections" -d5s -s bench/scim_load.lua "$url" >/dev/null
+  "${load_pin[@]}" wrk -t"$threads" -c"$connections" -d"$duration" --latency -s bench/scim_load.lua "$url" >"$dir/wrk.txt"
   python3 - "$backend" "$size" "$load_secs" "$dir/wrk.txt" "$dir/push.txt" <<'PY'
 import re, sys
 backend, size, load_secs, wrk, push = sys.argv[1:]

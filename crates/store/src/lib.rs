@@ -33,6 +33,7 @@ mod rows;
 mod schedules;
 pub mod scim;
 mod sessions;
+mod statistics;
 pub mod testing;
 mod tokens;
 mod user_search;
@@ -110,6 +111,11 @@ pub struct Store {
     writer: std::sync::Arc<batch::Writer>,
     /// Reads of the SQLite file on the calling thread (see `readers`); none on PostgreSQL.
     readers: Option<std::sync::Arc<readers::Readers>>,
+    /// The `userName eq` lookups that arrive together, in one query (PostgreSQL only: see
+    /// `scim::lookups`).
+    lookups: Option<std::sync::Arc<scim::UpnLookups>>,
+    /// Refreshes PostgreSQL's planner statistics while a table fills (see `statistics`).
+    _statistics: Option<std::sync::Arc<statistics::Statistics>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -252,11 +258,17 @@ impl Store {
             _ => None,
         };
         let writer = std::sync::Arc::new(batch::Writer::spawn(pool.clone(), backend));
+        let lookups = (backend == Backend::Postgres)
+            .then(|| std::sync::Arc::new(scim::UpnLookups::spawn(pool.clone())));
+        let statistics = (backend == Backend::Postgres)
+            .then(|| std::sync::Arc::new(statistics::Statistics::spawn(pool.clone())));
         Ok(Store {
             pool,
             backend,
             writer,
             readers,
+            lookups,
+            _statistics: statistics,
         })
     }
 
@@ -302,6 +314,11 @@ impl Store {
     /// The SQLite read connections, when the database is a SQLite file.
     pub(crate) fn readers(&self) -> Option<&readers::Readers> {
         self.readers.as_deref()
+    }
+
+    /// The batched `userName eq` lookups, on PostgreSQL.
+    pub(crate) fn lookups(&self) -> Option<&scim::UpnLookups> {
+        self.lookups.as_deref()
     }
 
     /// The pool, for repositories that live in other crates' modules of this crate.

@@ -628,3 +628,153 @@ each_backend!(
         );
     }
 );
+
+each_backend!(
+    lookups_sent_together_each_get_their_own_answer,
+    |store: TestStore| async move {
+        // Entra sends a `userName eq` lookup before every write, many at once; on PostgreSQL
+        // those that arrive together share one query (scim::lookups). Each must still get its
+        // own user, in its own connection, or none.
+        let ws = store.ensure_workspace("default").await.unwrap();
+        let a = store.ensure_scim_connection(ws.id, "a").await.unwrap().id;
+        let b = store.ensure_scim_connection(ws.id, "b").await.unwrap().id;
+        for i in 0..40 {
+            let conn = if i % 4 == 3 { b } else { a };
+            add_user(
+                &store,
+                ws.id,
+                conn,
+                &format!("user{i}@contoso.com"),
+                None,
+                None,
+                true,
+                &[],
+            )
+            .await;
+        }
+        let gone = add_user(&store, ws.id, a, "gone@contoso.com", None, None, true, &[]).await;
+        store
+            .delete_scim_user(a, gone.user.id, None, ev())
+            .await
+            .unwrap();
+        let lookup = |conn: ConnectionId, name: String| {
+            let store = &store;
+            async move {
+                let page = store
+                    .list_scim_users(
+                        conn,
+                        &ScimQuery {
+                            filter: Some(text(ScimAttr::UserName, ScimOp::Eq, &name)),
+                            limit: 100,
+                            ..ScimQuery::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(page.total as usize, page.resources.len(), "{name}");
+                (
+                    conn,
+                    name,
+                    page.resources
+                        .into_iter()
+                        .map(|r| r.user.upn.to_string())
+                        .collect::<Vec<_>>(),
+                )
+            }
+        };
+        let mut asked = Vec::new();
+        for round in 0..3 {
+            for i in 0..40 {
+                // Each name asked of both connections, in varying case, plus names no one has.
+                let name = if round == 1 {
+                    format!("USER{i}@Contoso.com")
+                } else {
+                    format!("user{i}@contoso.com")
+                };
+                asked.push(lookup(a, name.clone()));
+                asked.push(lookup(b, name));
+            }
+            asked.push(lookup(a, format!("nobody{round}@contoso.com")));
+            asked.push(lookup(a, "gone@contoso.com".into()));
+        }
+        let answers = futures::future::join_all(asked).await;
+        assert_eq!(answers.len(), 3 * (80 + 2));
+        for (conn, name, found) in answers {
+            let lower = name.to_lowercase();
+            let owner = lower
+                .strip_prefix("user")
+                .and_then(|rest| rest.split('@').next())
+                .and_then(|n| n.parse::<u32>().ok())
+                .map(|i| if i % 4 == 3 { b } else { a });
+            let expected: Vec<String> = match owner {
+                Some(owner) if owner == conn => vec![lower.clone()],
+                _ => vec![],
+            };
+            assert_eq!(found, expected, "{name} in connection {conn}");
+        }
+
+        // A user created just now is found by the next lookup (read-your-writes).
+        add_user(&store, ws.id, b, "new@contoso.com", None, None, true, &[]).await;
+        let (_, _, found) = lookup(b, "new@contoso.com".into()).await;
+        assert_eq!(found, ["new@contoso.com"]);
+    }
+);
+
+each_backend!(
+    a_table_filled_in_bulk_is_planned_for_what_it_holds,
+    |store: TestStore| async move {
+        // A first SCIM cycle fills `users` from nothing; PostgreSQL's plans made for the empty
+        // table scanned the whole connection for each lookup until statistics were gathered
+        // (statistics.rs). The store gathers them itself once the table has grown.
+        let ws = store.ensure_workspace("default").await.unwrap();
+        let a = store.ensure_scim_connection(ws.id, "a").await.unwrap().id;
+        if store.backend() == behalf_store::Backend::Sqlite {
+            assert!(store.refresh_planner_statistics().await.unwrap().is_empty());
+            return;
+        }
+        let names: Vec<String> = (0..1_200).map(|i| format!("user{i}@contoso.com")).collect();
+        for chunk in names.chunks(8) {
+            futures::future::join_all(
+                chunk
+                    .iter()
+                    .map(|name| add_user(&store, ws.id, a, name, None, None, true, &[])),
+            )
+            .await;
+        }
+        // PostgreSQL counts a backend's changes when it flushes its statistics (within about
+        // a second of the commit): wait for the count, then ask.
+        let changes = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'users'",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while changes().await < 1_000
+            && store.refresh_planner_statistics().await.unwrap().is_empty()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "PostgreSQL never counted the inserts"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let refreshed = store.refresh_planner_statistics().await.unwrap();
+        assert!(!refreshed.iter().any(|t| t == "users") || changes().await == 0);
+        assert!(changes().await < 1_000, "users was not analyzed");
+        let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN SELECT id FROM users WHERE workspace_id = '{}' AND upn_key = 'user7@contoso.com'",
+            ws.id
+        )))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert!(
+            plan.iter()
+                .any(|line| line.contains("users_workspace_id_upn_key_key")),
+            "the uniqueness check is not planned on its index: {plan:?}"
+        );
+    }
+);

@@ -3,6 +3,7 @@
 //! with the event that records each write.
 
 mod groups;
+mod lookups;
 mod query;
 mod tokens;
 mod users;
@@ -14,6 +15,7 @@ use crate::rows::{Columns, Reader};
 use crate::{Store, StoreError};
 
 pub use groups::{ScimGroupRow, ScimGroupWrite, ScimMember, ScimMembersChange};
+pub(crate) use lookups::UpnLookups;
 pub(crate) use query::Bind;
 pub use query::{
     ScimAttr, ScimAttrType, ScimCond, ScimMulti, ScimOp, ScimQuery, ScimSort, ScimValue,

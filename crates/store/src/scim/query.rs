@@ -136,6 +136,27 @@ pub struct ScimQuery {
     pub limit: i64,
 }
 
+impl ScimQuery {
+    /// The folded key when this is the lookup an identity provider sends before a write
+    /// (`userName eq "…"` alone, first page, at least one row asked for): its answer is that
+    /// user or none, found by `upn_key`.
+    pub(crate) fn user_name_lookup(&self) -> Option<String> {
+        match &self.filter {
+            Some(ScimCond::Compare(ScimAttr::UserName, ScimOp::Eq, ScimValue::Text(name)))
+                if self.offset == 0 && self.limit > 0 =>
+            {
+                Some(fold(name))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A case-insensitive attribute's text as its `_key` column holds it.
+pub(crate) fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
 /// A value bound to a placeholder.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Bind {
@@ -347,7 +368,7 @@ fn write_compare(
         },
         (ScimAttrType::ExactText | ScimAttrType::FoldedText, ScimValue::Text(text)) => {
             let text = if ty == ScimAttrType::FoldedText {
-                text.to_lowercase()
+                fold(text)
             } else {
                 text.clone()
             };
@@ -462,6 +483,28 @@ mod tests {
 
     fn text(attr: ScimAttr, op: ScimOp, v: &str) -> ScimCond {
         ScimCond::Compare(attr, op, ScimValue::Text(v.into()))
+    }
+
+    #[test]
+    fn only_a_lone_user_name_eq_on_the_first_page_is_a_lookup() {
+        let query = |filter: ScimCond, offset: i64, limit: i64| ScimQuery {
+            filter: Some(filter),
+            sort: ScimSort::Id,
+            descending: false,
+            offset,
+            limit,
+        };
+        let ann = text(ScimAttr::UserName, ScimOp::Eq, "Ann@X.com");
+        assert_eq!(
+            query(ann.clone(), 0, 100).user_name_lookup().as_deref(),
+            Some("ann@x.com")
+        );
+        assert_eq!(query(ann.clone(), 1, 100).user_name_lookup(), None);
+        assert_eq!(query(ann.clone(), 0, 0).user_name_lookup(), None);
+        let sw = text(ScimAttr::UserName, ScimOp::Sw, "ann");
+        assert_eq!(query(sw.clone(), 0, 100).user_name_lookup(), None);
+        let both = ScimCond::And(Box::new(ann), Box::new(sw));
+        assert_eq!(query(both, 0, 100).user_name_lookup(), None);
     }
 
     #[test]

@@ -327,6 +327,13 @@ impl Store {
         connection: ConnectionId,
         query: &ScimQuery,
     ) -> Result<ScimPage<ScimUserRow>, StoreError> {
+        if let (Some(lookups), Some(key)) = (self.lookups(), query.user_name_lookup())
+            && let Some(found) = lookups.user(connection, key).await
+        {
+            let resources: Vec<_> = found.into_iter().collect();
+            let total = resources.len() as u64;
+            return Ok(ScimPage { resources, total });
+        }
         let columns = format!("{USER_COLUMNS}, {SCIM_COLUMNS}");
         let scope = "FROM users u WHERE u.connection_id = $1 AND u.scim_deleted_at IS NULL";
         self.scim_page(Resource::User, &columns, scope, connection, query)
