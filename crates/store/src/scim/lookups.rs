@@ -19,7 +19,7 @@ use sqlx::{AnyPool, AssertSqlSafe};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::SCIM_COLUMNS;
-use super::users::ScimUserRow;
+use super::users::{LISTED, ScimUserRow};
 use crate::rows::Reader;
 use crate::users::USER_COLUMNS;
 use crate::{StoreError, placeholders};
@@ -137,8 +137,8 @@ async fn query(
     };
     let slots = keys.len().next_power_of_two();
     let sql = format!(
-        "SELECT {USER_COLUMNS}, {SCIM_COLUMNS}, u.upn_key AS lookup_key FROM users u \
-         WHERE u.connection_id = $1 AND u.scim_deleted_at IS NULL AND u.upn_key IN ({})",
+        "SELECT {USER_COLUMNS}, {SCIM_COLUMNS}, u.upn_key AS lookup_key {LISTED} \
+         AND u.upn_key IN ({})",
         placeholders(2, slots)
     );
     let mut q = sqlx::query(AssertSqlSafe(sql)).bind(connection.to_string());

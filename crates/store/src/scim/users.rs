@@ -40,6 +40,10 @@ pub struct ScimUserRow {
     pub resource: serde_json::Value,
 }
 
+/// The users a SCIM connection (`$1`) lists and finds: its own, not DELETEd.
+pub(super) const LISTED: &str =
+    "FROM users u WHERE u.connection_id = $1 AND u.scim_deleted_at IS NULL";
+
 fn row_from<R: Columns>(row: &R) -> Result<ScimUserRow, StoreError> {
     let r = Reader::new(row, "users");
     Ok(ScimUserRow {
@@ -335,8 +339,7 @@ impl Store {
             return Ok(ScimPage { resources, total });
         }
         let columns = format!("{USER_COLUMNS}, {SCIM_COLUMNS}");
-        let scope = "FROM users u WHERE u.connection_id = $1 AND u.scim_deleted_at IS NULL";
-        self.scim_page(Resource::User, &columns, scope, connection, query)
+        self.scim_page(Resource::User, &columns, LISTED, connection, query)
             .await
     }
 }
