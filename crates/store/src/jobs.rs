@@ -324,7 +324,8 @@ impl Store {
     }
 
     /// How long until the first of the job's deferred items (see [`Store::defer_item`]) may be
-    /// claimed, in ms; `None` when none is waiting (or the job is no longer open).
+    /// claimed, in ms (0 when one is due already); `None` when none is waiting (or the job is no
+    /// longer open).
     pub async fn next_deferred_in(&self, job_id: JobId) -> Result<Option<i64>, StoreError> {
         self.next_deferred_of(job_id, OPEN_STATES).await
     }
@@ -341,17 +342,20 @@ impl Store {
         job_id: JobId,
         states: &'static str,
     ) -> Result<Option<i64>, StoreError> {
-        let now = now_millis();
+        // Every deferral counts, also one that has run out since the caller's last claim: a
+        // bound of `locked_until >= now` here missed an item that fell due between the claim
+        // (`locked_until < now` then) and this query, and a run ended with the item still open.
+        // One already due is answered as 0, and the caller claims it.
         let sql = format!(
             "SELECT MIN(locked_until) FROM provisioning_items WHERE job_id = $1 AND state IN {states} \
-             AND locked_by IS NULL AND locked_until >= $2 \
+             AND locked_by IS NULL AND locked_until IS NOT NULL \
              AND EXISTS (SELECT 1 FROM provisioning_jobs WHERE id = $1 AND state = 'open')"
         );
         let at: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
             .bind(job_id.to_string())
-            .bind(now)
             .fetch_one(self.pool())
             .await?;
+        let now = now_millis();
         Ok(at.map(|t| (t - now).max(0)))
     }
 

@@ -339,6 +339,13 @@ each_backend!(
             .unwrap()
             .expect("waiting");
         assert!((1..=400).contains(&wait), "{wait}");
+        // Once the time has passed and before anyone claims it, the item is still reported, as
+        // due now: a run that looked for claimable items a moment earlier must not end here.
+        tokio::time::sleep(
+            std::time::Duration::from_millis(420).saturating_sub(deferred.elapsed()),
+        )
+        .await;
+        assert_eq!(store.next_deferred_in(job.id).await.unwrap(), Some(0));
         let deadline = deferred + std::time::Duration::from_secs(10);
         let again = loop {
             let got = store.claim_items(job.id, "w2", 1, 60_000).await.unwrap();
