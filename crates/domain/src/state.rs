@@ -75,9 +75,12 @@ string_enum!(/// A provisioning job's state.
 
 string_enum!(/// One user's progress in a provisioning job.
 ///
-/// `pending → options_fetched → credential_created → registered`, or `failed` / `skipped`
-/// with a reason. `credential_created` means the key exists in the vault but the RP may or may
-/// not have it: it is reconciled by listing the RP's methods before anything is POSTed again.
+/// `pending → credential_created → registered`, or `failed` / `skipped` with a reason.
+/// `credential_created` means the key exists in the vault but the RP may or may not have it: it
+/// is reconciled by listing the RP's methods before anything is POSTed again.
+/// `options_fetched` is written by no current release (releases before December 2026 recorded
+/// it between the `creationOptions` call and the sealing); an item found in it is retried as a
+/// `pending` one, so it stays readable and counted.
 ///
 /// A job of the manual path (`JobMode::Manual`) goes `pending → waiting_for_user →
 /// registered` (the user registered a passkey of their own) or `failed` (`tap_expired`):

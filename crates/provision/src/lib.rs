@@ -1,7 +1,7 @@
 //! Behalf's provisioning engine.
 //!
 //! A job is a set of users and a relying party; each user is an item with a persisted state
-//! (`pending → options_fetched → credential_created → registered`, or `failed` / `skipped`;
+//! (`pending → credential_created → registered`, or `failed` / `skipped`;
 //! a job of the manual path goes `pending → waiting_for_user → registered | failed`, see
 //! [`ManualPath`]).
 //! Workers lease items from the store, so a job can be shared by threads and by Behalf instances

@@ -2,27 +2,55 @@
 
 use super::*;
 
+/// How far [`Engine::prepare`] took an item.
+pub(super) enum Prepared {
+    /// The pass ended before anything is to be sent (skipped, reconciled, refused, deferred).
+    Settled(Step),
+    /// A registration ready to send once `before_sending` is durable.
+    Ready(Box<Ready>),
+}
+
+/// A credential made for an item, not yet committed nor sent.
+pub(super) struct Ready {
+    /// The key (when the user gets one now), the sealed credential, the passkey's record and
+    /// the item's `credential_created`: to commit, and await, **before** sending `unsent`.
+    pub(super) before_sending: WriteSet,
+    pub(super) unsent: Unsent,
+}
+
+/// The registration of a [`Ready`] item, for [`Engine::send`].
+pub(super) struct Unsent {
+    registration: behalf_authenticator::Registration,
+    passkey_id: PasskeyId,
+    key_id: behalf_domain::SecurityKeyId,
+    display_name: String,
+    rp_user: String,
+}
+
 impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
-    /// One pass over an item from wherever it stands.
-    pub(super) async fn step(&self, claim: &Claim) -> Result<Step, EngineError> {
+    /// One pass over an item, from wherever it stands up to the registration ready to send:
+    /// reconciling after a crash, the creationOptions call and the credential. Nothing of it
+    /// is committed (but what a reconciliation settles).
+    pub(super) async fn prepare(&self, claim: &Claim) -> Result<Prepared, EngineError> {
         let inner = &self.inner;
         let (item, user) = (&claim.item, &claim.user);
         let rp_id = inner.rp.rp_id();
         let rp_user = rp_user_of(user);
+        let settled = |step| Ok(Prepared::Settled(step));
 
         // A crash may have left a passkey between "sealed" and "known to be registered".
         if let Some(step) = self.reconcile(item, user, &rp_user).await? {
-            return Ok(step);
+            return settled(step);
         }
         if !user.enabled || user.lifecycle != Lifecycle::Active {
-            return Ok(Step::Done(Finish::skipped("user is disabled"), None));
+            return settled(Step::Done(Finish::skipped("user is disabled"), None));
         }
         if claim
             .passkeys
             .iter()
             .any(|p| p.state == PasskeyState::Registered)
         {
-            return Ok(Step::Done(
+            return settled(Step::Done(
                 Finish::skipped(format!("already has a Behalf passkey on {rp_id}")),
                 None,
             ));
@@ -40,24 +68,33 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 "vault",
             ),
             None => {
-                return Ok(Step::Done(
+                return settled(Step::Done(
                     Finish::skipped("no security key assigned"),
                     None,
                 ));
             }
         };
 
-        // pending → options_fetched
+        // pending → credential_created, in the one commit below. The item is not recorded
+        // `options_fetched` first: a commit each user waits for (7–9 ms against two 54 ms round
+        // trips at 64 × 50 ms) that exactly-once does not need. What it needs is this: **the
+        // sealed credential, the passkey's record and the item's `credential_created` are durable
+        // before the fido2Methods POST is sent**, so that a crash after sending is reconciled by
+        // the passkey's tag (`reconcile`, which lists the user's methods) and never POSTed twice.
+        // That commit stays before the POST. A crash between the creationOptions GET and it
+        // leaves the item `pending` (or `options_fetched`, from an older release; both are
+        // retried the same way): nothing was sent that could land, the challenge is left to
+        // expire, and the next attempt (`attempts > 1`) fetches fresh options and destroys
+        // whatever the dead one may have sealed.
         let options_json = match inner.rp.creation_options(&rp_user).await {
             Ok(json) => json,
-            Err(e) => return Ok(rp_refusal("fetching creation options", &e)),
+            Err(e) => return settled(rp_refusal("fetching creation options", &e)),
         };
-        self.advance(item, ItemState::OptionsFetched, None).await?;
 
         let options = match CreationOptions::from_json(&options_json) {
             Ok(options) => options,
             Err(e) => {
-                return Ok(Step::Done(
+                return settled(Step::Done(
                     Finish::failed(format!("the RP's creation options are unusable: {e}")),
                     None,
                 ));
@@ -69,17 +106,17 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 .await?;
         }
 
-        // options_fetched → credential_created: sealed in the vault and recorded in one commit,
+        // → credential_created: sealed in the vault and recorded in one commit,
         // then sent.
         let (registration, credential) =
             match inner.authenticator.make_credential_unstored(&options).await {
                 Ok(made) => made,
                 // The vault's database is unreachable: nothing was made, try again later.
                 Err(e @ behalf_authenticator::AuthenticatorError::Store(_)) => {
-                    return Ok(Step::Retry(format!("the credential store failed: {e}")));
+                    return settled(Step::Retry(format!("the credential store failed: {e}")));
                 }
                 Err(e) => {
-                    return Ok(Step::Done(
+                    return settled(Step::Done(
                         Finish::failed(format!("the authenticator refused: {e}")),
                         None,
                     ));
@@ -91,7 +128,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
             .stage_insert(&mut before_sending, &credential)
             .await
         {
-            return Ok(Step::Retry(format!("the credential store failed: {e}")));
+            return settled(Step::Retry(format!("the credential store failed: {e}")));
         }
         // The secret is sealed in the set (or stored): the clear key goes (zeroed) now.
         drop(credential);
@@ -117,16 +154,39 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 ..Default::default()
             },
         );
-        inner.store.commit(before_sending).await?;
+        Ok(Prepared::Ready(Box::new(Ready {
+            before_sending,
+            unsent: Unsent {
+                registration,
+                passkey_id,
+                key_id: key.id,
+                display_name,
+                rp_user,
+            },
+        })))
+    }
 
-        // credential_created → registered
+    /// Sends a prepared registration: `credential_created → registered` (or refused, or
+    /// unknown until reconciled). **The caller has committed its `Ready::before_sending` and
+    /// awaited that commit first**: it is what makes a crash after sending reconcilable by the
+    /// passkey's tag instead of sent again.
+    pub(super) async fn send(&self, unsent: Unsent) -> Result<Step, EngineError> {
+        let inner = &self.inner;
+        let rp_id = inner.rp.rp_id();
+        let Unsent {
+            registration,
+            passkey_id,
+            key_id,
+            display_name,
+            rp_user,
+        } = unsent;
         match inner
             .rp
             .register(&rp_user, &display_name, registration.response.to_json())
             .await
         {
             Ok(method) => Ok(Step::Done(
-                registered_finish(passkey_id, method.id, key.id),
+                registered_finish(passkey_id, method.id, key_id),
                 Some(passkey_id),
             )),
             Err(e) if e.kind == RpErrorKind::Unavailable => {
@@ -143,7 +203,7 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                         .find(|m| m.display_name.contains(&passkey_tag(passkey_id)))
                 {
                     return Ok(Step::Done(
-                        registered_finish(passkey_id, method.id.clone(), key.id),
+                        registered_finish(passkey_id, method.id.clone(), key_id),
                         Some(passkey_id),
                     ));
                 }
@@ -267,23 +327,6 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                     .map_err(|e| EngineError::Credentials(e.to_string()))?;
             }
         }
-        Ok(())
-    }
-
-    pub(super) async fn advance(
-        &self,
-        item: &behalf_domain::Item,
-        state: ItemState,
-        passkey_id: Option<PasskeyId>,
-    ) -> Result<(), EngineError> {
-        let outcome = ItemOutcome {
-            passkey_id,
-            ..Default::default()
-        };
-        self.inner
-            .store
-            .update_item(item.id, &self.inner.options.worker_id, state, &outcome)
-            .await?;
         Ok(())
     }
 
