@@ -63,7 +63,8 @@ pub enum CredentialIdEncoding {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Knobs {
-    /// Added to every Graph / token request.
+    /// The round trip of every Graph / token request: its answer leaves this long after it
+    /// came in, the sandbox's own handling included.
     pub latency_ms: u64,
     /// Every Nth Graph request answers 429 (0 = never).
     pub throttle_every: u64,
@@ -250,7 +251,8 @@ pub struct Args {
     /// Number of seeded groups (default: one per department plus project groups).
     #[arg(long)]
     pub groups: Option<usize>,
-    /// Latency added to every Graph and token request, in milliseconds.
+    /// The round trip of every Graph and token request, in milliseconds: its answer leaves
+    /// this long after it came in, handling included.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Answer every Nth Graph request with 429 + Retry-After (0 = never).

@@ -285,6 +285,13 @@ pub(crate) async fn serve(
                     async move {
                         Stats::inc(&shared.stats.requests);
                         let emulated = !req.uri().path().starts_with("/sandbox/");
+                        // The round trip a client sees from Graph is its latency, Graph's own
+                        // work included: the answer leaves `latency` after the request came in,
+                        // however long handling it took here (unless that took longer). Adding
+                        // the latency on top of the handling made the sandbox slower than the
+                        // latency it was set to, by as much as its CPU was busy (a registration's
+                        // attestation check, 64 at a time on a shared machine: 5–10 ms).
+                        let mut answer_at = None;
                         if emulated {
                             let knobs = shared.knobs();
                             let n = fault_counter.fetch_add(1, Ordering::Relaxed) + 1;
@@ -293,7 +300,10 @@ pub(crate) async fn serve(
                                 return Err(Dropped);
                             }
                             if knobs.latency_ms > 0 {
-                                tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
+                                answer_at = Some(
+                                    tokio::time::Instant::now()
+                                        + Duration::from_millis(knobs.latency_ms),
+                                );
                             }
                         }
                         let path = req.uri().path();
@@ -302,6 +312,9 @@ pub(crate) async fn serve(
                         let resp = tower::ServiceExt::oneshot(app, req.map(Body::new))
                             .await
                             .unwrap_or_else(|e| match e {});
+                        if let Some(at) = answer_at {
+                            tokio::time::sleep_until(at).await;
+                        }
                         if write {
                             let every = shared.knobs().drop_answer_every;
                             if every > 0
