@@ -8,7 +8,9 @@
 #
 # Cases (all by default): sporadic, budget100, budget600, budget3000, shared, latency.
 # KEEP=1 keeps the work directory (logs, sandbox states) and prints its path; BEHALF_BIN=path
-# runs that binary instead of building one.
+# runs that binary instead of building one; SAMPLE=1 also records, every 0.5 s of each run, the
+# writes admitted and the write budget left (DIR/NAME/samples.tsv, with KEEP=1): how the client
+# spends the budget over time.
 #
 # Definitions (all counted by the sandbox, over the provisioning run only; "run" is the wall
 # time from starting the `behalf provision` process(es) to the last one's end, start-up included):
@@ -72,7 +74,24 @@ PY
        >"$dir/summary$p.json" 2>"$dir/provision$p.log") &
     pids+=($!)
   done
-  for p in "${pids[@]}"; do wait "$p" || true; done
+  local sampler=""
+  if [ "${SAMPLE:-0}" = 1 ]; then
+    (while true; do
+       python3 -c 'import json, sys, time
+s = json.load(sys.stdin)
+print(f"{time.monotonic():.2f}\t{s[\"writesAdmitted\"]}\t{sum(s[\"writeBudgetLeft\"].values()):.1f}\t{s[\"throttled429\"]}")' \
+         < <(curl -s "$url/sandbox/state") >>"$dir/samples.tsv" || true
+       sleep 0.5
+     done) &
+    sampler=$!
+  fi
+  # DIR/NAME/ends: when each process was seen ended, in the order they were started (a later
+  # one that ended first is seen when the earlier one ends).
+  for p in "${pids[@]}"; do
+    wait "$p" || true
+    python3 -c 'import time; print(time.monotonic())' >>"$dir/ends"
+  done
+  [ -n "$sampler" ] && { kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true; }
   python3 -c 'import time; print(time.monotonic())' >"$dir/t1"
   cut -d' ' -f1 /proc/loadavg >"$dir/load1"
   curl -s "$url/sandbox/state" >"$dir/after.json"
@@ -133,7 +152,7 @@ for case in ${cases[@]}; do
     latency)
       # C / (2 × RTT) = 64 / (2 × 50 ms) = 640 users/s; then a resource-unit budget of 2,000 per
       # 10 s (200/s: 100 users/s at two units a user) with no write budget.
-      run latency 2000 64 1 --no-graph-throttling --latency-ms 50
+      run latency 8000 64 1 --no-graph-throttling --latency-ms 50
       run latency-units 8000 64 1 --latency-ms 50 --write-budget 0 --resource-units 2000 --resource-unit-window-secs 10 ;;
     *) echo "unknown case $case" >&2; exit 2 ;;
   esac
