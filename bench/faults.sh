@@ -77,9 +77,9 @@ PY
   local sampler=""
   if [ "${SAMPLE:-0}" = 1 ]; then
     (while true; do
-       python3 -c 'import json, sys, time
+       python3 -c "import json, sys, time
 s = json.load(sys.stdin)
-print(f"{time.monotonic():.2f}\t{s[\"writesAdmitted\"]}\t{sum(s[\"writeBudgetLeft\"].values()):.1f}\t{s[\"throttled429\"]}")' \
+print('%.2f\t%s\t%.1f\t%s' % (time.monotonic(), s['writesAdmitted'], sum(s['writeBudgetLeft'].values()), s['throttled429']))" \
          < <(curl -s "$url/sandbox/state") >>"$dir/samples.tsv" || true
        sleep 0.5
      done) &
