@@ -8,7 +8,7 @@
 #
 # Cases (all by default): sporadic, budget100, budget600, budget3000, shared, latency.
 # KEEP=1 keeps the work directory (logs, sandbox states) and prints its path; BEHALF_BIN=path
-# runs that binary instead of building one; SAMPLE=1 also records, every 0.5 s of each run, the
+# runs that binary instead of building one (SANDBOX_BIN=path: the sandbox's); SAMPLE=1 also records, every 0.5 s of each run, the
 # writes admitted and the write budget left (DIR/NAME/samples.tsv, with KEEP=1): how the client
 # spends the budget over time.
 #
@@ -26,6 +26,9 @@ cases=("${@:-sporadic budget100 budget600 budget3000 shared latency}")
 # BEHALF_BIN=path uses that binary instead of building one.
 if [ -z "${BEHALF_BIN:-}" ]; then cargo build --release --quiet -p behalf; fi
 bin=${BEHALF_BIN:-$PWD/target/release/behalf}
+# SANDBOX_BIN=path runs the sandbox from that binary (by default the same one), so that two
+# clients are compared against one sandbox.
+sandbox_bin=${SANDBOX_BIN:-$bin}
 work=$(mktemp -d)
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
@@ -38,7 +41,7 @@ run() {
   local name=$1 users=$2 c=$3 procs=$4; shift 4
   local dir="$work/$name"; mkdir -p "$dir"
   # One seeded user more than asked: the first is the tenant's administrator.
-  "$bin" sandbox --users "$((users + 1))" "$@" >"$dir/sandbox.log" 2>&1 &
+  "$sandbox_bin" sandbox --users "$((users + 1))" "$@" >"$dir/sandbox.log" 2>&1 &
   local sandbox=$!
   local url
   url=$(sandbox_url "$dir/sandbox.log")
