@@ -8,9 +8,9 @@
 #
 # Cases (all by default): sporadic, budget100, budget600, budget3000, shared, latency.
 # KEEP=1 keeps the work directory (logs, sandbox states) and prints its path; BEHALF_BIN=path
-# runs that binary instead of building one (SANDBOX_BIN=path: the sandbox's); SAMPLE=1 also records, every 0.5 s of each run, the
-# writes admitted and the write budget left (DIR/NAME/samples.tsv, with KEEP=1): how the client
-# spends the budget over time.
+# runs that binary instead of building one (SANDBOX_BIN=path: the sandbox's); SAMPLE=1 also
+# records, every 0.5 s of each run, the writes admitted and the write budget left
+# (DIR/NAME/samples.tsv, with KEEP=1): how the client spends the budget over time.
 #
 # Definitions (all counted by the sandbox, over the provisioning run only; "run" is the wall
 # time from starting the `behalf provision` process(es) to the last one's end, start-up included):

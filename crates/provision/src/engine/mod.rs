@@ -355,8 +355,9 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
         loop {
             if *stop.borrow() {
                 if let Some((claim, _)) = ahead.take() {
-                    // Nothing of it committed or sent: claimable again now. The attempt counts
-                    // (its creationOptions were fetched), so the next one cleans up after it.
+                    // Nothing of it sent, its outcome not committed: claimable again now. The
+                    // attempt counts (its creationOptions may have been fetched), so the next one
+                    // cleans up after it.
                     inner
                         .store
                         .release_item(claim.item.id, &inner.options.worker_id)

@@ -75,7 +75,8 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
             }
         };
 
-        // pending → credential_created, in the one commit below. The item is not recorded
+        // pending → credential_created, in the one commit the caller makes and awaits before
+        // sending (`Ready::before_sending`, staged below). The item is not recorded
         // `options_fetched` first: a commit each user waits for (7–9 ms against two 54 ms round
         // trips at 64 × 50 ms) that exactly-once does not need. What it needs is this: **the
         // sealed credential, the passkey's record and the item's `credential_created` are durable
@@ -106,8 +107,8 @@ impl<R: RelyingParty, S: StageCredentials> Engine<R, S> {
                 .await?;
         }
 
-        // → credential_created: sealed in the vault and recorded in one commit,
-        // then sent.
+        // → credential_created: sealed in the vault and staged with the passkey's record and
+        // the item's state, for the caller's one commit before sending.
         let (registration, credential) =
             match inner.authenticator.make_credential_unstored(&options).await {
                 Ok(made) => made,
