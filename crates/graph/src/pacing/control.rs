@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::PacingSettings;
+use super::capacity::Capacity;
 
 /// Where a bucket stands relative to the target, as the last answer that drew on it said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,13 @@ pub(super) struct Control {
     last_level: f64,
     /// Probe intervals in a row below the target that raised the estimate.
     raises: u32,
+    /// The bucket's size, as the headers show it.
+    capacity: Capacity,
+    /// Below the target, spend what the bucket holds beyond the cushion (`spare_rate`). The
+    /// write budget's controller does; the resource units' does not: every request draws on
+    /// them, with up to the caller's concurrency in flight, and against the sandbox at 64 × 50
+    /// ms it used 94.7–95.1 % of the budget with it where it used 95.3–95.4 % without.
+    pub(super) spends_spare: bool,
 }
 
 /// How far behind `now` a bucket's schedule may lag, so that the slots missed meanwhile go at
@@ -85,6 +93,8 @@ impl Control {
             crossings_seen: 0,
             last_level: 0.0,
             raises: 0,
+            capacity: Capacity::default(),
+            spends_spare: false,
         }
     }
 
@@ -104,11 +114,50 @@ impl Control {
             Zone::Above => 1.0 - s.dither,
         };
         let mut rate = self.estimate * factor;
+        if zone == Zone::Below && self.anchored && self.spends_spare {
+            rate += self.spare_rate(s);
+        }
         if zone == Zone::Fresh && self.fresh_rate > 0.0 {
             rate = self.fresh_rate;
         }
         let ceiling = self.ceiling.unwrap_or(s.max_rate).min(s.max_rate);
         rate.clamp(s.min_rate.min(ceiling), ceiling)
+    }
+
+    /// Below the target, what the bucket holds above the cushion, spent over a
+    /// `probe_interval` (units/s), at most the estimate again.
+    ///
+    /// Between crossings the estimate moves by steps a probe interval apart, which is slow
+    /// when the refill left to us grows at once: when another client sharing the budget stops,
+    /// the level falls while the estimate still says our old share, and what the bucket holds
+    /// beyond the cushion is spent only after several raises, or never if the run ends first
+    /// (the benchmark's two processes: 93 % of the budget used). The level says how much is
+    /// there as soon as it falls; with the bucket's size known, it is spent in proportion. It
+    /// vanishes at the target, so the turn there is as before; with no size measured (a
+    /// header too coarse to show one) it is nothing, and the pacer is as before.
+    fn spare_rate(&self, s: &PacingSettings) -> f64 {
+        let Some(size) = self.capacity.size() else {
+            return 0.0;
+        };
+        let below = (s.target - self.last_level).max(0.0);
+        (below * size / s.probe_interval.as_secs_f64().max(1e-3)).min(self.estimate)
+    }
+
+    /// How many draws may be released together, of `wanted`: a clump spends at most a third of
+    /// the cushion kept under the target (5 % of the bucket), so that a clump released just as
+    /// the level reaches the target does not empty the bucket. A third of the cushion is 50
+    /// draws of Graph's 3,000 (so `wanted` goes), 10 of 600 and one of 100 (a cushion of 5,
+    /// where clumps of 8 now and then found the bucket empty): a small bucket is drawn on one
+    /// request at a time. `wanted` while the size is not known.
+    pub(super) fn clump(&self, s: &PacingSettings, wanted: u32) -> u32 {
+        match self.capacity.size() {
+            Some(size) => {
+                let third = (size * (1.0 - s.target) / 3.0).floor();
+                // In range after the clamp: the cast saturates.
+                (third.clamp(1.0, f64::from(wanted.max(1)))) as u32
+            }
+            None => wanted,
+        }
     }
 
     /// `None`: a draw of `cost` may go now (its slot is taken). `Some(t)`: ask again at `t`.
@@ -159,6 +208,7 @@ impl Control {
     pub(super) fn answered(&mut self, s: &PacingSettings, now: Instant, p: Option<f64>, cost: f64) {
         self.admitted += cost;
         self.last_level = p.unwrap_or(0.0);
+        self.capacity.answered(now, p, self.admitted, self.estimate);
         let zone = match p {
             None => Zone::Fresh,
             Some(p) if p >= s.target => Zone::Above,

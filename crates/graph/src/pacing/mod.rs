@@ -32,6 +32,13 @@
 //!   published figures and adapts to any size and window, and to another client sharing the
 //!   budget (what it takes is simply not there for us). Between crossings, staying on the wrong
 //!   side too long (a probe interval) moves the estimate by `dither`.
+//! - The bucket's *size* is read off the headers too (`capacity.rs`: two answers close together
+//!   differ by what was drawn over the size), where a header precise enough shows it. It says
+//!   what a fraction cannot: how many writes may go together (a clump spends at most a third of
+//!   the cushion, so a bucket of 100 is drawn on one write at a time, Graph's 3,000 in clumps of
+//!   8), and, below the target, how much the write bucket holds beyond the cushion, which is
+//!   spent over a probe interval on top of the estimate (the part of another client that stopped is
+//!   taken up at once, not after several raises). With no size measured, neither applies.
 //!
 //! **What a 429 or a 503 says** (Microsoft: "wait the number of seconds specified in the
 //! Retry-After header"; <https://learn.microsoft.com/graph/throttling>):
@@ -44,6 +51,7 @@
 //!   with jitter, before retrying it), and the rate of the bucket it drew on is lowered gently
 //!   (`decrease_factor`, once a second at most).
 
+mod capacity;
 mod control;
 mod kinds;
 mod settings;
@@ -219,6 +227,7 @@ impl State {
     fn new(settings: PacingSettings, now: Instant) -> State {
         let mut writes = Control::new(settings.write_budget_per_sec, &settings, now);
         writes.ceiling = settings.write_ceiling_per_sec;
+        writes.spends_spare = true;
         State {
             units: Control::new(settings.units_per_sec, &settings, now),
             writes,
@@ -252,7 +261,10 @@ impl State {
             return Some(until);
         }
         let quantum = self.write_quantum();
-        let banked = self.settings.burst.max(self.settings.write_release_slots);
+        let banked = self.writes.clump(
+            &self.settings,
+            self.settings.burst.max(self.settings.write_release_slots),
+        );
         let settings = self.settings;
         self.writes
             .slot(&settings, now, 1.0, banked, quantum)
@@ -273,9 +285,11 @@ impl State {
     }
 
     /// The quantum writes are released in: `write_release_slots` slots at the write rate of the
-    /// moment, at least one `release_quantum`.
+    /// moment (fewer in a small bucket: `Control::clump`), at least one `release_quantum`.
     fn write_quantum(&self) -> Duration {
-        let slots = self.settings.write_release_slots;
+        let slots = self
+            .writes
+            .clump(&self.settings, self.settings.write_release_slots);
         if slots <= 1 {
             return self.settings.release_quantum;
         }

@@ -36,7 +36,9 @@ pub struct PacingSettings {
     /// `release_quantum`); 0 or 1: one quantum. Against a write budget writes go at its refill
     /// rate (Graph's: 20/s, one per 50 ms quantum), so without clumps every write, its answer and
     /// its commit would wake Behalf alone. A clump spends a few writes of the cushion the pacer
-    /// keeps in the bucket (5 %: 150 of Graph's 3,000), at the same rate over time.
+    /// keeps in the bucket (5 %: 150 of Graph's 3,000), at the same rate over time; in a bucket
+    /// whose size the headers show to be small, fewer (at most a third of the cushion: one
+    /// write at a time in a bucket of 100, whose cushion is 5).
     pub write_release_slots: u32,
     /// A bucket's level to hover at, as `x-ms-throttle-limit-percentage` (fraction used).
     pub target: f64,

@@ -365,3 +365,30 @@ async fn a_get_whose_answers_carry_the_write_buckets_level_goes_through_the_writ
     pacer.acquire(&options(), false).await;
     assert!(Instant::now().duration_since(t0) >= Duration::from_secs(2));
 }
+
+#[test]
+fn writes_into_a_small_bucket_go_one_at_a_time_once_its_size_shows() {
+    // Answers 5 ms apart, each one write more: the header rises by 1 / size each time.
+    let clump_after = |size: f64| {
+        let settings = PacingSettings::default();
+        let t0 = Instant::now();
+        let mut s = State::new(settings, t0);
+        for i in 0..20u32 {
+            let level = 0.85 + f64::from(i) / size;
+            s.feedback(
+                t0 + Duration::from_millis(5 * u64::from(i)),
+                &post(),
+                ok(Some(level)),
+            );
+        }
+        s.writes.clump(&settings, settings.write_release_slots)
+    };
+    // A cushion of 5: one at a time. Of 30: clumps of 10 at most, so the 8 wanted. Of 150: 8.
+    assert_eq!(clump_after(100.0), 1);
+    assert_eq!(clump_after(600.0), 8);
+    assert_eq!(clump_after(3000.0), 8);
+    // Before any size is known, the clumps wanted.
+    let settings = PacingSettings::default();
+    let s = State::new(settings, Instant::now());
+    assert_eq!(s.writes.clump(&settings, 8), 8);
+}
