@@ -27,6 +27,9 @@ const MAX_UPNS: usize = 500;
 
 /// How often a job's event stream reports its progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+/// How many `PROGRESS_EVERY` the event stream waits, once every item is done, for the run to
+/// close the job before it sends `done` anyway.
+const CLOSING_POLLS: u32 = 6;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateJobRequest {
@@ -372,8 +375,10 @@ pub async fn job_events(
                 return None;
             }
             let mut last = last;
+            // Polls left in which to wait for the run to close a job whose items are all done.
+            let mut closing = CLOSING_POLLS;
             loop {
-                if last.is_some() {
+                if last.is_some() || closing < CLOSING_POLLS {
                     tokio::time::sleep(PROGRESS_EVERY).await;
                 }
                 let view = match state.app.reader(&caller).job(id).await {
@@ -386,6 +391,14 @@ pub async fn job_events(
                 };
                 let dto = JobDto::from(&view);
                 let data = serde_json::to_string(&dto).unwrap_or_default();
+                // The last item's outcome is committed a moment before the run closes the job:
+                // `done` carries the job's final state unless nothing closes it (a run that
+                // died after its last item), and then goes with the job as it stands.
+                let still_open = view.job.state == behalf_domain::JobState::Open;
+                if view.finished() && still_open && closing > 0 {
+                    closing -= 1;
+                    continue;
+                }
                 if view.finished() {
                     let event = Event::default().event("done").data(data);
                     return Some((Ok(event), (state, caller, last, true)));
