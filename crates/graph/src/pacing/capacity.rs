@@ -32,6 +32,9 @@ pub(super) struct Capacity {
     /// The last answer with a header: when, its level, and what had been drawn by then.
     last: Option<(Instant, f64, f64)>,
     samples: VecDeque<f64>,
+    /// The median of `samples` once there are `ENOUGH`, worked out when a sample comes (far
+    /// fewer than the pacer's reads of it: every write's turn asks for it).
+    size: Option<f64>,
 }
 
 impl Capacity {
@@ -52,18 +55,18 @@ impl Capacity {
                     self.samples.pop_front();
                 }
                 self.samples.push_back(net / rise);
+                self.size = (self.samples.len() >= ENOUGH).then(|| {
+                    let mut sorted: Vec<f64> = self.samples.iter().copied().collect();
+                    sorted.sort_by(f64::total_cmp);
+                    sorted[sorted.len() / 2]
+                });
             }
         }
     }
 
     /// The bucket's size as measured, once there are enough samples.
     pub(super) fn size(&self) -> Option<f64> {
-        if self.samples.len() < ENOUGH {
-            return None;
-        }
-        let mut sorted: Vec<f64> = self.samples.iter().copied().collect();
-        sorted.sort_by(f64::total_cmp);
-        Some(sorted[sorted.len() / 2])
+        self.size
     }
 }
 

@@ -37,8 +37,9 @@
 //!   what a fraction cannot: how many writes may go together (a clump spends at most a third of
 //!   the cushion, so a bucket of 100 is drawn on one write at a time, Graph's 3,000 in clumps of
 //!   8), and, below the target, how much the write bucket holds beyond the cushion, which is
-//!   spent over a probe interval on top of the estimate (the part of another client that stopped is
-//!   taken up at once, not after several raises). With no size measured, neither applies.
+//!   spent over a probe interval on top of the estimate (the part of another client that
+//!   stopped is taken up at once, not after several raises). With no size measured, neither
+//!   applies.
 //!
 //! **What a 429 or a 503 says** (Microsoft: "wait the number of seconds specified in the
 //! Retry-After header"; <https://learn.microsoft.com/graph/throttling>):

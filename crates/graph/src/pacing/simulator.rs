@@ -4,8 +4,9 @@
 //! Graph is modelled as the sandbox and Microsoft describe it: token buckets that refill
 //! continuously (the write budget, optionally the resource units), an
 //! `x-ms-throttle-limit-percentage` header above 80 % of the bucket a call drew on (exact, as
-//! the sandbox sends it, or rounded to one decimal: Microsoft documents no precision), a 429 naming the limit when a bucket is empty; optionally a sporadic 429 every Nth request
-//! and a 503 every Mth, each with `Retry-After: 1`. Each simulated worker provisions users one
+//! the sandbox sends it, or rounded to one decimal: Microsoft documents no precision), a 429
+//! naming the limit when a bucket is empty; optionally a sporadic 429 every Nth request and a
+//! 503 every Mth, each with `Retry-After: 1`. Each simulated worker provisions users one
 //! after the other: `creationOptions`, then the `POST`, each answered after `latency`; a 429 or
 //! a 503 makes the worker wait the `Retry-After` and send the same request again (the client's
 //! retry). Clients (pacers) may share the budgets, as two instances of one app do.
